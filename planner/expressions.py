@@ -1,0 +1,228 @@
+"""The expression language: JMESPath, and string templates built from it.
+
+JMESPath is standard, has implementations in many languages and cannot run code:
+nothing is ever ``eval``-ed. An expression is evaluated over the request's
+context ``{"keys": {...}, "<node>": <its result>, ...}``.
+
+A template is a string with ``{expr}`` placeholders (``"/customers/{keys.id}"``);
+``{{`` and ``}}`` stand for literal braces. A template that is exactly one
+placeholder keeps the value's type (a number stays a number).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jmespath
+from jmespath import exceptions as jmespath_errors
+from jmespath.parser import ParsedResult
+
+KEYS = "keys"
+
+
+class ExpressionError(ValueError):
+    """An expression or template does not parse; the message says where."""
+
+
+class RenderError(ValueError):
+    """A template could not be rendered for one request (for example a value was null)."""
+
+
+# JMESPath AST node types whose first child is evaluated in the current (root)
+# context while the other children see the first child's result.
+_LEFT_ONLY = frozenset(
+    {"subexpression", "index_expression", "projection", "value_projection", "pipe", "flatten"}
+)
+_FILTER = "filter_projection"
+_NO_REFS = frozenset({"literal", "current", "expref", "slice", "index", "identity"})
+
+
+def _root_refs(node: Mapping[str, Any]) -> Iterator[str]:
+    kind = node["type"]
+    children: list[Mapping[str, Any]] = node.get("children", [])
+    if kind == "field":
+        yield str(node["value"])
+    elif kind in _LEFT_ONLY or kind == _FILTER:
+        if children:
+            yield from _root_refs(children[0])
+    elif kind in _NO_REFS:
+        return
+    else:
+        for child in children:
+            yield from _root_refs(child)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A compiled JMESPath expression and the top-level names it reads."""
+
+    source: str
+    _parsed: ParsedResult = field(repr=False, compare=False)
+    refs: frozenset[str] = field(compare=False)
+
+    @classmethod
+    def compile(cls, source: str) -> Expression:
+        if not isinstance(source, str) or not source.strip():
+            raise ExpressionError("expression is empty")
+        try:
+            parsed = jmespath.compile(source)
+        except jmespath_errors.JMESPathError as exc:
+            detail = str(exc).strip().splitlines()[0]
+            raise ExpressionError(f"invalid expression {source!r}: {detail}") from None
+        return cls(source, parsed, frozenset(_root_refs(parsed.parsed)))
+
+    def search(self, context: Mapping[str, Any]) -> Any:
+        try:
+            return self._parsed.search(context)
+        except jmespath_errors.JMESPathError as exc:
+            raise RenderError(f"expression {self.source!r} failed: {exc}") from None
+
+    @property
+    def nodes(self) -> frozenset[str]:
+        """Names of nodes (not ``keys``) this expression reads."""
+        return self.refs - {KEYS}
+
+    def key_refs(self) -> frozenset[str]:
+        """Request keys this expression reads directly as ``keys.<name>``."""
+        ast = self._parsed.parsed
+        found: set[str] = set()
+        _collect_key_refs(ast, found)
+        return frozenset(found)
+
+
+def _collect_key_refs(node: Mapping[str, Any], found: set[str]) -> None:
+    children: list[Mapping[str, Any]] = node.get("children", [])
+    if node["type"] == "subexpression" and len(children) == 2:
+        left, right = children
+        if left["type"] == "field" and left["value"] == KEYS and right["type"] == "field":
+            found.add(str(right["value"]))
+    for child in children:
+        _collect_key_refs(child, found)
+
+
+def _scan(text: str) -> Iterator[tuple[bool, str]]:
+    """Split a template into (is_expression, text) parts, honouring quotes in expressions."""
+    i, n = 0, len(text)
+    literal: list[str] = []
+    while i < n:
+        ch = text[i]
+        if ch == "{" and text.startswith("{{", i):
+            literal.append("{")
+            i += 2
+        elif ch == "}" and text.startswith("}}", i):
+            literal.append("}")
+            i += 2
+        elif ch == "}":
+            raise ExpressionError(f"unmatched '}}' at position {i} in template {text!r}")
+        elif ch == "{":
+            end = _closing_brace(text, i)
+            if literal:
+                yield False, "".join(literal)
+                literal = []
+            yield True, text[i + 1 : end]
+            i = end + 1
+        else:
+            literal.append(ch)
+            i += 1
+    if literal:
+        yield False, "".join(literal)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth, quote = 0, ""
+    for j in range(start + 1, len(text)):
+        ch = text[j]
+        if quote:
+            if ch == quote and text[j - 1] != "\\":
+                quote = ""
+        elif ch in "`'\"":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            if depth == 0:
+                return j
+            depth -= 1
+    raise ExpressionError(f"unclosed '{{' at position {start} in template {text!r}")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A string with ``{expr}`` placeholders."""
+
+    source: str
+    parts: tuple[str | Expression, ...]
+
+    @classmethod
+    def compile(cls, source: str) -> Template:
+        parts: list[str | Expression] = []
+        for is_expr, text in _scan(source):
+            parts.append(Expression.compile(text) if is_expr else text)
+        return cls(source, tuple(parts))
+
+    @property
+    def is_constant(self) -> bool:
+        return all(isinstance(p, str) for p in self.parts)
+
+    @property
+    def refs(self) -> frozenset[str]:
+        return frozenset().union(*(p.refs for p in self.parts if isinstance(p, Expression)))
+
+    def key_refs(self) -> frozenset[str]:
+        return frozenset().union(*(p.key_refs() for p in self.parts if isinstance(p, Expression)))
+
+    def render(self, context: Mapping[str, Any], *, quote: Callable[[str], str] | None = None) -> Any:
+        """Render for one request. ``quote`` escapes each substituted value (not the literals)."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], Expression) and quote is None:
+            return self._value(self.parts[0], context)
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                text = _as_text(self._value(part, context))
+                out.append(quote(text) if quote else text)
+        return "".join(out)
+
+    @staticmethod
+    def _value(expr: Expression, context: Mapping[str, Any]) -> Any:
+        value = expr.search(context)
+        if value is None:
+            raise RenderError(f"{{{expr.source}}} is null")
+        return value
+
+
+def compile_value(value: Any) -> Any:
+    """Compile every string inside a JSON-like value into a Template (recursively)."""
+    if isinstance(value, str):
+        return Template.compile(value)
+    if isinstance(value, Mapping):
+        return {str(k): compile_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compile_value(v) for v in value]
+    return value
+
+
+def iter_templates(value: Any, where: str = "") -> Iterator[tuple[str, Template]]:
+    """Yield (location, template) for every template in a compiled value."""
+    if isinstance(value, Template):
+        yield where, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from iter_templates(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from iter_templates(v, f"{where}[{i}]")
