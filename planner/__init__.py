@@ -8,7 +8,13 @@ from planner.config import Defaults, KeySpec, Node, Output, PipelineConfig, Sour
 from planner.errors import ConfigError, GraphfetchError, Problem, RequestError
 from planner.expressions import Expression, ExpressionError, RenderError, Template
 from planner.graph import GraphShape, Plan, graph_shape, plan_request
-from planner.loading import config_files, config_version, load_pipelines, parse_pipeline
+from planner.loading import (
+    config_files,
+    config_version,
+    load_pipelines,
+    load_pipelines_reporting,
+    parse_pipeline,
+)
 from planner.pipeline import CompiledNode, Pipeline, compile_pipeline, quote_path_value
 from planner.profile import Lineage, NodeError, Profile, Status, Timing
 from planner.schema import pipeline_json_schema, pipeline_json_schema_text
@@ -59,6 +65,7 @@ __all__ = [
     "config_version",
     "graph_shape",
     "load_pipelines",
+    "load_pipelines_reporting",
     "parse_pipeline",
     "pipeline_json_schema",
     "pipeline_json_schema_text",

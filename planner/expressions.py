@@ -40,19 +40,25 @@ _FILTER = "filter_projection"
 _NO_REFS = frozenset({"literal", "current", "expref", "slice", "index", "identity"})
 
 
-def _root_refs(node: Mapping[str, Any]) -> Iterator[str]:
+def _root_children(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The children of an AST node that are evaluated in the root context.
+
+    Slices carry integers as children, so only node kinds that hold expressions are walked.
+    """
     kind = node["type"]
     children: list[Mapping[str, Any]] = node.get("children", [])
-    if kind == "field":
+    if kind in _LEFT_ONLY or kind == _FILTER:
+        return children[:1]
+    if kind in _NO_REFS or kind == "field":
+        return []
+    return children
+
+
+def _root_refs(node: Mapping[str, Any]) -> Iterator[str]:
+    if node["type"] == "field":
         yield str(node["value"])
-    elif kind in _LEFT_ONLY or kind == _FILTER:
-        if children:
-            yield from _root_refs(children[0])
-    elif kind in _NO_REFS:
-        return
-    else:
-        for child in children:
-            yield from _root_refs(child)
+    for child in _root_children(node):
+        yield from _root_refs(child)
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,13 @@ class Expression:
 
 
 def _collect_key_refs(node: Mapping[str, Any], found: set[str]) -> None:
+    """Collect ``keys.<name>`` read in the root context (inside a filter ``keys`` is the element's)."""
     children: list[Mapping[str, Any]] = node.get("children", [])
     if node["type"] == "subexpression" and len(children) == 2:
         left, right = children
         if left["type"] == "field" and left["value"] == KEYS and right["type"] == "field":
             found.add(str(right["value"]))
-    for child in children:
+    for child in _root_children(node):
         _collect_key_refs(child, found)
 
 

@@ -158,9 +158,23 @@ def load_pipelines(
     paths: Iterable[str | Path], *, env: Mapping[str, str] | None = None
 ) -> dict[str, Pipeline]:
     """Load every pipeline of the given files and folders; raise one ConfigError with all problems."""
+    pipelines, problems = load_pipelines_reporting(paths, env=env)
+    if problems:
+        raise ConfigError(problems)
+    return pipelines
+
+
+def load_pipelines_reporting(
+    paths: Iterable[str | Path], *, env: Mapping[str, str] | None = None
+) -> tuple[dict[str, Pipeline], list[Problem]]:
+    """Load what is valid and return it with the problems of what is not."""
     pipelines: dict[str, Pipeline] = {}
     problems: list[Problem] = []
-    for path in config_files(paths):
+    try:
+        files = config_files(paths)
+    except ConfigError as exc:
+        return {}, exc.problems
+    for path in files:
         try:
             text = path.read_text(encoding="utf-8")
             pipeline = parse_pipeline(text, file=str(path), env=env)
@@ -181,6 +195,4 @@ def load_pipelines(
             )
             continue
         pipelines[pipeline.name] = pipeline
-    if problems:
-        raise ConfigError(problems)
-    return pipelines
+    return pipelines, problems

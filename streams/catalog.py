@@ -1,0 +1,58 @@
+"""Loading pipelines for a runtime: the planner's checks plus each connector's own.
+
+The planner cannot know what an HTTP or SQL request looks like; here every
+node's request and every source's settings are checked by its connector, so a
+bad config fails at load time with a located message, not at the first fetch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from connectors import ConnectorRegistry, FetchError, default_registry
+from planner import ConfigError, Pipeline, Problem, load_pipelines_reporting
+
+
+def connector_problems(pipeline: Pipeline, registry: ConnectorRegistry) -> list[Problem]:
+    problems: list[Problem] = []
+    known = ", ".join(registry.names())
+
+    def add(message: str, *, node: str | None = None, where: str | None = None) -> None:
+        problems.append(
+            Problem(file=pipeline.file, pipeline=pipeline.name, node=node, where=where, message=message)
+        )
+
+    for name, source in pipeline.config.sources.items():
+        try:
+            cls = registry.get(source.connector)
+        except KeyError:
+            add(f"source '{name}': unknown connector '{source.connector}' (known: {known})", where="sources")
+            continue
+        try:
+            cls(source=name, settings=source.settings)  # construction validates, does no I/O
+        except FetchError as exc:
+            add(str(exc), where=f"sources.{name}")
+    for name, node in pipeline.nodes.items():
+        try:
+            cls = registry.get(node.connector)
+        except KeyError:
+            continue  # reported with its source
+        try:
+            cls.validate_request(node.config.request)
+        except FetchError as exc:
+            add(str(exc), node=name, where="request")
+    return problems
+
+
+def load_catalog(
+    paths: Iterable[str | Path], *, registry: ConnectorRegistry | None = None
+) -> dict[str, Pipeline]:
+    """Load pipelines and check them against their connectors; one ConfigError with every problem."""
+    registry = registry or default_registry()
+    pipelines, problems = load_pipelines_reporting(paths)
+    for pipeline in pipelines.values():
+        problems.extend(connector_problems(pipeline, registry))
+    if problems:
+        raise ConfigError(problems)
+    return pipelines

@@ -1,0 +1,184 @@
+"""Events on graphfetch's topics, as pydantic models; JSON (UTF-8) on the wire.
+
+Public events (SPEC.md section 3): :class:`RequestEvent` on ``graphfetch.requests``,
+the profile (:class:`planner.Profile`) on a pipeline's output topic and
+:class:`DeadLetter` on ``graphfetch.dlq``.
+
+Internal events: :class:`TaskEvent` on ``graphfetch.tasks.<connector>``, and on
+``graphfetch.results`` the union :data:`ResultsEvent` of
+:class:`AcceptedEvent` (a request was planned), :class:`ResultEvent` (a node's
+result) and :class:`CompletedEvent` (its profile was published). Everything a
+request's aggregator needs travels on one partition of ``graphfetch.results``,
+so its state can always be rebuilt from that partition.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from planner import Failure, Outcome, Task
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RequestEvent(_Event):
+    """A request for a profile."""
+
+    request_id: str | None = Field(
+        None, min_length=1, max_length=200, description="Derived from topic, partition, offset if absent."
+    )
+    pipeline: str = Field(..., min_length=1, max_length=128)
+    keys: dict[str, str] = Field(..., description="Entity keys, e.g. {'customer_id': 'C042'}.")
+    fields: list[str] | None = Field(None, description="Output fields wanted; all if absent.")
+    deadline_ms: float | None = Field(None, gt=0, le=3_600_000)
+
+
+class RecordCoordinates(_Event):
+    topic: str
+    partition: int
+    offset: int
+
+
+class AcceptedEvent(_Event):
+    """A request was planned; its aggregator starts tracking it."""
+
+    kind: Literal["accepted"] = "accepted"
+    request_id: str
+    pipeline: str
+    config_version: str
+    keys: dict[str, str]
+    fields: list[str]
+    deadline_ms: float
+    received_at_ms: float
+    dispatched: list[str] = Field(default_factory=list, description="Task ids the planner already sent.")
+    source: RecordCoordinates
+
+
+class FailureModel(_Event):
+    kind: str
+    message: str
+    retriable: bool = False
+
+
+class ResultEvent(_Event):
+    """A node's result (value or failure) for one request."""
+
+    kind: Literal["result"] = "result"
+    request_id: str
+    task_id: str
+    node: str
+    value: Any = None
+    failure: FailureModel | None = None
+    attempts: int = 1
+    latency_ms: float = 0.0
+    fetched_at_ms: float | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_outcome(cls, task: TaskEvent, outcome: Outcome) -> ResultEvent:
+        failure = outcome.failure
+        return cls(
+            request_id=task.request_id,
+            task_id=task.task_id,
+            node=outcome.node,
+            value=outcome.value,
+            failure=None
+            if failure is None
+            else FailureModel(kind=failure.kind, message=failure.message, retriable=failure.retriable),
+            attempts=outcome.attempts,
+            latency_ms=outcome.latency_ms,
+            fetched_at_ms=outcome.fetched_at_ms,
+            notes=list(outcome.notes),
+        )
+
+    def to_outcome(self) -> Outcome:
+        failure = self.failure
+        return Outcome(
+            node=self.node,
+            value=self.value,
+            failure=None
+            if failure is None
+            else Failure(kind=failure.kind, message=failure.message, retriable=failure.retriable),
+            attempts=self.attempts,
+            latency_ms=self.latency_ms,
+            fetched_at_ms=self.fetched_at_ms,
+            notes=tuple(self.notes),
+        )
+
+
+class CompletedEvent(_Event):
+    """A request's profile was published; replays must not publish it again."""
+
+    kind: Literal["completed"] = "completed"
+    request_id: str
+    status: str
+
+
+ResultsEvent = Annotated[AcceptedEvent | ResultEvent | CompletedEvent, Field(discriminator="kind")]
+results_adapter: TypeAdapter[AcceptedEvent | ResultEvent | CompletedEvent] = TypeAdapter(ResultsEvent)
+
+
+class TaskEvent(_Event):
+    """A node's fetch for one request, for a connector worker."""
+
+    task_id: str
+    request_id: str
+    pipeline: str
+    config_version: str
+    node: str
+    source: str
+    connector: str
+    request: Any
+    timeout_ms: float
+    retries: int
+    deadline_at_ms: float
+    reply_partition: int = Field(..., ge=0, description="Partition of graphfetch.results for the result.")
+
+    @classmethod
+    def from_task(cls, task: Task, *, reply_partition: int) -> TaskEvent:
+        return cls(
+            task_id=task.task_id,
+            request_id=task.request_id,
+            pipeline=task.pipeline,
+            config_version=task.config_version,
+            node=task.node,
+            source=task.source,
+            connector=task.connector,
+            request=task.request,
+            timeout_ms=task.timeout_ms,
+            retries=task.retries,
+            deadline_at_ms=task.deadline_at_ms,
+            reply_partition=reply_partition,
+        )
+
+    def to_task(self) -> Task:
+        return Task(
+            task_id=self.task_id,
+            request_id=self.request_id,
+            pipeline=self.pipeline,
+            config_version=self.config_version,
+            node=self.node,
+            source=self.source,
+            connector=self.connector,
+            request=self.request,
+            timeout_ms=self.timeout_ms,
+            retries=self.retries,
+            deadline_at_ms=self.deadline_at_ms,
+        )
+
+
+class DeadLetter(_Event):
+    """A request that could not be processed, with its original bytes and the reason."""
+
+    reason: str
+    code: str
+    source: RecordCoordinates
+    key: str | None = Field(None, description="Original key, base64.")
+    value: str = Field(..., description="Original value, base64 (the bytes exactly as received).")
+    value_size: int
+    truncated: bool = Field(False, description="True when only the first bytes of a huge value are kept.")
+    failed_at: str

@@ -1,0 +1,64 @@
+"""Executing one task: a node's fetch with its timeout, retries and deadline, as an Outcome.
+
+Both runtimes call :func:`execute_task`; a connector worker on Kafka and the
+in-process engine therefore fetch in exactly the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from connectors import AttemptEvent, FetchError, RetryPolicy
+from planner import Failure, Outcome, Pipeline, Task
+from streams.sources import SourcePool
+
+AttemptObserver = Callable[[AttemptEvent], None]
+
+
+def now_ms() -> float:
+    """Wall-clock epoch milliseconds: deadlines and timestamps cross processes."""
+    return time.time() * 1000.0
+
+
+async def execute_task(
+    task: Task,
+    *,
+    pipeline: Pipeline,
+    sources: SourcePool,
+    observer: AttemptObserver | None = None,
+) -> Outcome:
+    """Fetch a task's data; never raises for a fetch failure, which becomes the Outcome's failure."""
+    started = time.perf_counter()
+    remaining_ms = task.deadline_at_ms - now_ms()
+    if remaining_ms <= 0:
+        return Outcome(
+            node=task.node,
+            failure=Failure(kind="deadline", message="not started: the request's deadline had passed"),
+            attempts=0,
+        )
+    compiled = pipeline.nodes[task.node]
+    try:
+        source = await sources.get(task.source, compiled.source)
+        result = await source.call(
+            task.request,
+            timeout_ms=task.timeout_ms,
+            retry=RetryPolicy(retries=task.retries),
+            deadline=time.monotonic() + remaining_ms / 1000.0,
+            observer=observer,
+        )
+    except FetchError as exc:
+        return Outcome(
+            node=task.node,
+            failure=Failure(kind=exc.kind, message=str(exc), retriable=exc.retriable),
+            attempts=getattr(exc, "attempts", 1),
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            fetched_at_ms=now_ms(),
+        )
+    return Outcome(
+        node=task.node,
+        value=result.value,
+        attempts=result.attempts,
+        latency_ms=result.latency_ms,
+        fetched_at_ms=now_ms(),
+    )

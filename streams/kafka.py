@@ -1,0 +1,46 @@
+"""aiokafka clients configured from Settings, the same way in every role.
+
+No client requires broker features that some brokers lack: the producer is not
+idempotent (Tansu's InitProducerId fails), consumers commit manually, and the
+fetch wait is short because Tansu answers a fetch only after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.settings import Settings
+
+# Room for a dead letter that carries the largest accepted request plus its reason.
+_PRODUCER_HEADROOM = 2
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    options: dict[str, Any] = {
+        **settings.kafka_client_options(),
+        "acks": "all",
+        "linger_ms": settings.linger_ms,
+        "enable_idempotence": False,
+        "max_request_size": settings.max_message_bytes * _PRODUCER_HEADROOM,
+        "request_timeout_ms": 30_000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+def make_consumer(settings: Settings, *topics: str, group_id: str | None, **overrides: Any) -> AIOKafkaConsumer:
+    options: dict[str, Any] = {
+        **settings.kafka_client_options(),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "max_partition_fetch_bytes": settings.max_message_bytes * _PRODUCER_HEADROOM,
+        "fetch_max_bytes": max(52_428_800, settings.max_message_bytes * _PRODUCER_HEADROOM),
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(*topics, **options)

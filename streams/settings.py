@@ -1,0 +1,90 @@
+"""Settings of every graphfetch process: flags, then ``GRAPHFETCH_*`` environment variables, then defaults.
+
+Secrets are ``SecretStr`` and masked whenever settings are printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Everything a worker, the CLI or the dev stack reads. Field ``x`` is ``GRAPHFETCH_X``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAPHFETCH_", frozen=True, extra="ignore")
+
+    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    configs: Path = Field(Path("configs"), description="Pipeline config file or folder.")
+
+    requests_topic: str = "graphfetch.requests"
+    results_topic: str = "graphfetch.results"
+    dlq_topic: str = "graphfetch.dlq"
+    tasks_topic_prefix: str = "graphfetch.tasks."
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of topics graphfetch creates.")
+    replication_factor: int = Field(1, ge=1, le=16)
+    group_prefix: str = Field("graphfetch", description="Consumer groups are <prefix>.<role>.")
+
+    fetch_max_wait_ms: int = Field(
+        5, ge=1, le=1000, description="Longest a fetch waits for data; Tansu answers only after it."
+    )
+    linger_ms: int = Field(0, ge=0, le=1000, description="Producer batching delay.")
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(1_000, ge=100)
+    max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger requests go to the DLQ.")
+    max_fields: int = Field(256, ge=1, description="Most fields one request may ask for.")
+    max_keys: int = Field(32, ge=1, description="Most keys one request may carry.")
+    max_in_flight_requests: int = Field(2_000, ge=1, description="Per worker; beyond it, intake pauses.")
+    max_in_flight_tasks: int = Field(512, ge=1, description="Concurrent fetches per connector worker.")
+    commit_interval_ms: int = Field(200, ge=10, description="How often finished offsets are committed.")
+
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    demo_port: int = Field(8700, ge=1, le=65535)
+    demo_host: str = "127.0.0.1"
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Settings:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
+            raise ValueError(
+                "security_protocol SASL_* needs GRAPHFETCH_SASL_MECHANISM and GRAPHFETCH_SASL_USERNAME"
+            )
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
+        return self
+
+    def tasks_topic(self, connector: str) -> str:
+        return f"{self.tasks_topic_prefix}{connector}"
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options shared by every aiokafka client."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.startswith("SASL"):
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            password = self.sasl_password.get_secret_value() if self.sasl_password else None
+            options["sasl_plain_password"] = password
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None,
+                certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
+                keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None,
+            )
+        return options

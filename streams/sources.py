@@ -1,0 +1,74 @@
+"""One started connector per distinct source, shared by every pipeline and request that uses it.
+
+A source is identified by its connector and settings, so two pipelines (or two
+versions of one) that point at the same system share its pool, breaker and
+concurrency limit, while a changed URL gets a fresh client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from connectors import ConnectorRegistry, ResilientSource, default_registry
+from planner import Source
+
+
+def source_identity(name: str, source: Source) -> str:
+    canonical = json.dumps(
+        {"name": name, "connector": source.connector, "settings": source.settings},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+class SourcePool:
+    """Starts connectors lazily, once each, and closes them all on :meth:`close`."""
+
+    def __init__(self, *, registry: ConnectorRegistry | None = None) -> None:
+        self._registry = registry or default_registry()
+        self._sources: dict[str, ResilientSource] = {}
+        self._starting: dict[str, asyncio.Future[ResilientSource]] = {}
+        self._closed = False
+
+    async def get(self, name: str, source: Source) -> ResilientSource:
+        ident = source_identity(name, source)
+        ready = self._sources.get(ident)
+        if ready is not None:
+            return ready
+        pending = self._starting.get(ident)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        if self._closed:
+            raise RuntimeError("SourcePool is closed; create a new one to fetch again")
+        future: asyncio.Future[ResilientSource] = asyncio.get_running_loop().create_future()
+        self._starting[ident] = future
+        try:
+            resilient = await self._start(name, source)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: the caller below re-raises it
+            raise
+        finally:
+            self._starting.pop(ident, None)
+        self._sources[ident] = resilient
+        future.set_result(resilient)
+        return resilient
+
+    async def _start(self, name: str, source: Source) -> ResilientSource:
+        connector_cls = self._registry.get(source.connector)
+        settings: Mapping[str, Any] = source.settings
+        connector = connector_cls(source=name, settings=settings)
+        await connector.start()
+        return ResilientSource.from_settings(connector, settings)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        sources, self._sources = list(self._sources.values()), {}
+        await asyncio.gather(*(s.connector.close() for s in sources), return_exceptions=True)
