@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -144,6 +146,234 @@ def run(
     except GraphfetchError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(EXIT_STATUS[status])
+
+
+BootstrapOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        "-b",
+        help="Kafka bootstrap servers [default: $GRAPHFETCH_BOOTSTRAP].",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def worker(
+    role: Annotated[
+        str, typer.Option("--role", help="Comma-separated roles: planner, connector, aggregator.")
+    ] = "planner,connector,aggregator",
+    bootstrap: BootstrapOption = None,
+    configs: ConfigsOption = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run agents against a Kafka cluster; any number of workers can run side by side."""
+    from streams.runner import run_until_signalled, setup_logging
+    from streams.telemetry import setup_tracing
+    from streams.worker import Worker, parse_roles
+
+    setup_logging(log_level)
+    settings = settings_from(bootstrap=bootstrap, configs=configs)
+    try:
+        roles = parse_roles(role)
+        pipelines = load_catalog([settings.configs])
+    except (ValueError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    setup_tracing("graphfetch-worker")
+    service = Worker(settings, pipelines=pipelines, roles=roles)
+    asyncio.run(run_until_signalled(service.run(), service.stop))
+
+
+@app.command()
+def produce(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+    key: KeyOption,
+    fields: FieldsOption = None,
+    count: Annotated[
+        int,
+        typer.Option(
+            "--count", "-n", min=1, help="How many requests; {i} in a key value is the request number."
+        ),
+    ] = 1,
+    rate: Annotated[
+        float | None, typer.Option(help="Requests per second [default: as fast as possible].")
+    ] = None,
+    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline [default: pipeline's].")] = None,
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Send requests to graphfetch.requests (a progress bar for --count > 1)."""
+    from rich.progress import Progress
+
+    from streams.client import produce_requests
+    from streams.telemetry import setup_tracing
+
+    setup_tracing("graphfetch-cli")
+    settings = settings_from(bootstrap=bootstrap)
+    keys = parse_keys(key)
+    with Progress(disable=count == 1, transient=False) as bar:
+        task = bar.add_task("producing", total=count)
+        ids = asyncio.run(
+            produce_requests(
+                settings,
+                pipeline,
+                keys,
+                count=count,
+                fields=parse_fields(fields),
+                deadline_ms=deadline_ms,
+                rate=rate,
+                progress=lambda n: bar.advance(task, n),
+            )
+        )
+    typer.echo(
+        f"sent {len(ids)} request(s) to {settings.requests_topic}: {ids[0]}"
+        + (f" .. {ids[-1]}" if len(ids) > 1 else "")
+    )
+
+
+@app.command()
+def consume(
+    topic: Annotated[str, typer.Argument(help="Topic to read.")] = "profiles.enriched",
+    follow: Annotated[bool, typer.Option("--follow", help="Keep reading new records.")] = False,
+    bootstrap: BootstrapOption = None,
+) -> None:
+    """Print the records of a topic (profiles by default) as JSON lines, from the beginning."""
+    from streams.client import read_topic
+
+    settings = settings_from(bootstrap=bootstrap)
+
+    async def go() -> None:
+        async for _, value in read_topic(settings, topic, follow=follow):
+            if value is not None:
+                typer.echo(value.decode("utf-8", "replace"))
+
+    try:
+        asyncio.run(go())
+    except TimeoutError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def request(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+    key: KeyOption,
+    fields: FieldsOption = None,
+    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline [default: pipeline's].")] = None,
+    timeout_s: Annotated[float, typer.Option(help="How long to wait for the profile.")] = 30.0,
+    bootstrap: BootstrapOption = None,
+    configs: ConfigsOption = None,
+) -> None:
+    """Produce one request and wait for its profile; exit 0 complete, 2 partial, 1 failed, 3 no profile."""
+    import time
+
+    from streams.client import produce_requests, wait_for_profile
+    from streams.telemetry import setup_tracing
+
+    setup_tracing("graphfetch-cli")
+    settings = settings_from(bootstrap=bootstrap, configs=configs)
+    loaded = load_pipeline(settings, pipeline)
+    since_ms = int(time.time() * 1000) - 1000
+
+    prefix = uuid.uuid4().hex[:10]
+    request_id = f"{prefix}-0"
+
+    async def go() -> dict[str, object] | None:
+        topic = loaded.config.output.topic
+        waiter = asyncio.ensure_future(
+            wait_for_profile(settings, topic, request_id, timeout_s=timeout_s, since_ms=since_ms)
+        )
+        await produce_requests(
+            settings,
+            pipeline,
+            parse_keys(key),
+            fields=parse_fields(fields),
+            deadline_ms=deadline_ms,
+            id_prefix=prefix,
+        )
+        typer.echo(f"request {request_id} sent; waiting for its profile on {topic}", err=True)
+        return await waiter
+
+    profile = asyncio.run(go())
+    if profile is None:
+        raise fail(f"no profile within {timeout_s:g} s: are workers running on {settings.bootstrap}?", code=3)
+    typer.echo(json.dumps(profile, indent=2, ensure_ascii=False))
+    trace_id = profile.get("trace_id")
+    if trace_id:
+        typer.echo(f"trace {trace_id}: {jaeger_url(str(trace_id))}", err=True)
+    raise typer.Exit(EXIT_STATUS.get(str(profile.get("status")), 1))
+
+
+@app.command()
+def dev(
+    no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not send the demo requests.")] = False,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option("--bootstrap", "-b", help="Use this Kafka instead of starting a local broker."),
+    ] = None,
+    configs: ConfigsOption = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
+) -> None:
+    """Start a local broker, the demo upstreams and every worker role; Ctrl-C stops all."""
+    from streams.dev import DevOptions, DevStack
+    from streams.runner import run_until_signalled, setup_logging
+    from streams.telemetry import setup_tracing
+
+    setup_logging(log_level)
+    settings = settings_from(bootstrap=bootstrap, configs=configs)
+    try:
+        pipelines = load_catalog([settings.configs])
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    setup_tracing("graphfetch-dev")
+    stack = DevStack(
+        DevOptions(
+            settings=settings,
+            pipelines=pipelines,
+            start_broker=bootstrap is None,
+            demo=not no_demo,
+            echo=typer.echo,
+        )
+    )
+    asyncio.run(run_until_signalled(stack.run(), stack.stop))
+    typer.echo("stopped.")
+
+
+@app.command("demo-upstreams")
+def demo_upstreams(
+    port: Annotated[
+        int, typer.Option(help="Port to listen on [default: $GRAPHFETCH_DEMO_PORT, else 8700].")
+    ] = 0,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option(help="Latency added to every call of every service.")] = 0.0,
+    jitter_ms: Annotated[float, typer.Option(help="Uniform extra latency 0..jitter per call.")] = 0.0,
+    error_rate: Annotated[float, typer.Option(help="Share of calls answered 503.")] = 0.0,
+    customers: Annotated[int, typer.Option(help="Customers served (C00000..).")] = 5000,
+    db_url: Annotated[
+        str, typer.Option(help="SQL database seeded with the credit table ('' skips).")
+    ] = "sqlite+aiosqlite:///demo.db",
+) -> None:
+    """Serve the demo upstream APIs (CRM, orders, support, loyalty, risk, shipping) with fault knobs."""
+    from streams.demo.server import serve
+    from streams.demo.settings import DemoSettings, FaultSettings
+
+    settings = settings_from()
+    demo = DemoSettings(
+        host=host,
+        port=port or settings.demo_port,
+        customers=customers,
+        db_url=db_url or None,
+        faults={"default": FaultSettings(latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate)},
+    )
+    typer.echo(f"demo upstreams on http://{demo.host}:{demo.port} (Ctrl-C stops)")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(demo))
+
+
+def jaeger_url(trace_id: str) -> str:
+    import os
+
+    base = os.environ.get("GRAPHFETCH_JAEGER_URL", "http://127.0.0.1:16686")
+    return f"{base.rstrip('/')}/trace/{trace_id}"
 
 
 def main() -> None:

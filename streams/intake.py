@@ -44,7 +44,9 @@ def decode_request(raw: bytes | None, *, max_bytes: int, max_fields: int, max_ke
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RequestError(f"the request is not valid UTF-8 (byte {exc.start})", code="invalid_utf8") from None
+        raise RequestError(
+            f"the request is not valid UTF-8 (byte {exc.start})", code="invalid_utf8"
+        ) from None
     if "\x00" in text:
         raise RequestError("the request contains a NUL character", code="invalid_request")
     try:

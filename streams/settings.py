@@ -70,10 +70,11 @@ class Settings(BaseSettings):
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Connection options shared by every aiokafka client."""
-        options: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap,
-            "security_protocol": self.security_protocol,
-        }
+        return {"bootstrap_servers": self.bootstrap, **self.kafka_security_options()}
+
+    def kafka_security_options(self) -> dict[str, Any]:
+        """TLS and SASL options of every aiokafka client (no bootstrap servers)."""
+        options: dict[str, Any] = {"security_protocol": self.security_protocol}
         if self.security_protocol.startswith("SASL"):
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username

@@ -1,0 +1,315 @@
+"""The aggregator agent: results in; next tasks and the profile out, at the latest at the deadline.
+
+Everything about a request is on one partition of ``graphfetch.results``: its
+``accepted`` event, its nodes' results and, once its profile is published, a
+``completed`` marker. The committed offset of a partition is the offset of its
+oldest unfinished request's ``accepted`` event, so a member that takes over a
+partition (after a crash, a rebalance, or lost state) rebuilds every unfinished
+request by replaying from there. While replaying, profiles are held back until
+the partition is caught up, and a ``completed`` marker met on the way discards
+them: a request is answered once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+
+from aiokafka import TopicPartition
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from planner import Emission, GraphfetchError, RequestState, Step, graph_shape
+from planner.graph import Plan
+from streams.agents.base import Agent, AgentContext, Record, coordinates
+from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
+from streams.execution import now_ms
+from streams.offsets import PartitionOffsets
+from streams.telemetry import context_from, headers_for, trace_id_of, tracer
+
+log = logging.getLogger(__name__)
+COMPLETED_REMEMBERED = 50_000
+
+
+@dataclass
+class _Live:
+    state: RequestState
+    offset: int
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass
+class _Partition:
+    live: dict[str, _Live] = field(default_factory=dict)
+    completed: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    offsets: PartitionOffsets = field(default_factory=PartitionOffsets)
+    replay_until: int | None = None  # profiles wait while position < this offset
+    held: dict[str, Emission] = field(default_factory=dict)
+
+    def remember(self, request_id: str) -> None:
+        self.completed[request_id] = None
+        self.completed.move_to_end(request_id)
+        while len(self.completed) > COMPLETED_REMEMBERED:
+            self.completed.popitem(last=False)
+
+
+class AggregatorAgent(Agent):
+    role = "aggregator"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        self._parts: dict[TopicPartition, _Partition] = {}
+        self._deadlines: list[tuple[float, int, str]] = []
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._pending_sends: set[asyncio.Task[None]] = set()
+
+    def topics(self) -> list[str]:
+        return [self.settings.results_topic]
+
+    # -- partitions and offsets -------------------------------------------------
+
+    async def assigned(self, partitions: list[TopicPartition]) -> None:
+        consumer = self.consumer
+        ends: dict[TopicPartition, int] = {}
+        if consumer is not None and partitions:
+            with contextlib.suppress(Exception):
+                ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            part = self._parts.setdefault(tp, _Partition())
+            end = ends.get(tp)
+            part.replay_until = end if end else None
+        self._ensure_timer()
+
+    async def revoked(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._parts.pop(tp, None)
+
+    def committable(self) -> dict[TopicPartition, int]:
+        out: dict[TopicPartition, int] = {}
+        for tp, part in self._parts.items():
+            offset = part.offsets.committable()
+            if offset is not None:
+                out[tp] = offset
+        return out
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in offsets.items():
+            part = self._parts.get(tp)
+            if part is not None:
+                part.offsets.committed(offset)
+
+    # -- events -------------------------------------------------------------------
+
+    async def handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        for tp, records in batch.items():
+            part = self._parts.setdefault(tp, _Partition())
+            for record in records:
+                part.offsets.start(record.offset)
+                self._on_record(tp, part, record)
+            if part.replay_until is not None and records[-1].offset + 1 >= part.replay_until:
+                self._end_replay(tp, part)
+
+    async def idle(self) -> None:
+        for tp, part in self._parts.items():
+            if part.replay_until is not None:
+                self._end_replay(tp, part)
+
+    def _on_record(self, tp: TopicPartition, part: _Partition, record: Record) -> None:
+        try:
+            event = results_adapter.validate_json(record.value or b"")
+        except ValidationError as exc:
+            self.ctx.count("results.invalid")
+            log.error("%s: invalid results event, skipped: %s", coordinates(record), exc.errors()[:1])
+            part.offsets.finish(record.offset)
+            return
+        if isinstance(event, AcceptedEvent):
+            self._on_accepted(tp, part, record, event)
+            return
+        part.offsets.finish(record.offset)  # results and markers are finished once applied
+        if isinstance(event, CompletedEvent):
+            part.remember(event.request_id)
+            held = part.held.pop(event.request_id, None)
+            live = part.live.pop(event.request_id, None)
+            if live is not None:
+                part.offsets.finish(live.offset)
+            if held is not None:
+                self.ctx.count("profiles.duplicates_avoided")
+            return
+        live = part.live.get(event.request_id)
+        if live is None:
+            self.ctx.count("results.unmatched")  # late, duplicate, or for a finished request
+            return
+        step = live.state.apply(event.to_outcome(), now_ms())
+        self._after_step(tp, part, live, step)
+
+    def _on_accepted(
+        self, tp: TopicPartition, part: _Partition, record: Record, event: AcceptedEvent
+    ) -> None:
+        rid = event.request_id
+        if rid in part.completed or rid in part.live:
+            part.offsets.finish(record.offset)  # a replanned duplicate
+            self.ctx.count("requests.duplicate_accepted")
+            return
+        pipeline = self.ctx.store.version(event.pipeline, event.config_version)
+        if pipeline is None:
+            part.offsets.finish(record.offset)
+            self.ctx.count("requests.unknown_pipeline")
+            log.error(
+                "%s: pipeline %s is unknown here; request %s dropped",
+                coordinates(record),
+                event.pipeline,
+                rid,
+            )
+            return
+        try:
+            shape = graph_shape(pipeline, event.fields)
+        except GraphfetchError as exc:
+            part.offsets.finish(record.offset)
+            log.error("%s: cannot rebuild request %s: %s", coordinates(record), rid, exc)
+            return
+        parent = context_from(record.headers)
+        trace_id = trace_id_of(trace.get_current_span(parent))
+        state = RequestState(
+            Plan(pipeline=pipeline, shape=shape, keys=event.keys),
+            request_id=rid,
+            received_at_ms=event.received_at_ms,
+            deadline_ms=event.deadline_ms,
+            trace_id=trace_id,
+        )
+        state.mark_dispatched(set(event.dispatched))
+        live = _Live(state=state, offset=record.offset, headers=list(record.headers or ()))
+        part.live[rid] = live
+        heapq.heappush(self._deadlines, (state.deadline_at_ms, tp.partition, rid))
+        if self._deadlines[0][2] == rid:
+            self._wake.set()
+        self._after_step(tp, part, live, state.start(now_ms()))
+
+    def _after_step(self, tp: TopicPartition, part: _Partition, live: _Live, step: Step) -> None:
+        if step.tasks:
+            self._spawn(self._dispatch(tp, live, step))
+        if step.emission is not None:
+            if part.replay_until is not None:
+                part.held[live.state.request_id] = step.emission
+            else:
+                self._spawn(self._publish(tp, part, live, step.emission))
+
+    def _end_replay(self, tp: TopicPartition, part: _Partition) -> None:
+        part.replay_until = None
+        held, part.held = part.held, {}
+        for rid, emission in held.items():
+            live = part.live.get(rid)
+            if live is not None:
+                self._spawn(self._publish(tp, part, live, emission))
+
+    # -- effects --------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        job: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._pending_sends.add(job)
+        job.add_done_callback(self._send_done)
+
+    def _send_done(self, job: asyncio.Task[None]) -> None:
+        self._pending_sends.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            self.ctx.count("aggregator.send_failed")
+            log.error("aggregator send failed; the request will be replayed", exc_info=job.exception())
+
+    async def _dispatch(self, tp: TopicPartition, live: _Live, step: Step) -> None:
+        producer, settings = self.ctx.producer, self.settings
+        sends = []
+        for task in step.tasks:
+            event = TaskEvent.from_task(task, reply_partition=tp.partition)
+            sends.append(
+                await producer.send(
+                    settings.tasks_topic(task.connector),
+                    event.model_dump_json().encode(),
+                    key=task.task_id.encode(),
+                    headers=live.headers,
+                )
+            )
+        await asyncio.gather(*sends)
+
+    async def _publish(self, tp: TopicPartition, part: _Partition, live: _Live, emission: Emission) -> None:
+        producer, settings = self.ctx.producer, self.settings
+        profile = emission.profile
+        with tracer.start_as_current_span(
+            f"publish {profile.pipeline}",
+            context=context_from(live.headers),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": emission.topic,
+                "graphfetch.pipeline": profile.pipeline,
+                "graphfetch.request_id": profile.request_id,
+                "graphfetch.config_version": profile.config_version,
+                "graphfetch.status": profile.status,
+            },
+        ) as span:
+            headers = headers_for(span)
+            ack = await producer.send(
+                emission.topic,
+                profile.model_dump_json().encode(),
+                key=emission.key.encode() if emission.key is not None else None,
+                headers=headers,
+            )
+        await ack
+        self.ctx.count(f"profiles.{profile.status}")
+        marker = CompletedEvent(request_id=profile.request_id, status=profile.status)
+        await (
+            await producer.send(
+                settings.results_topic,
+                marker.model_dump_json().encode(),
+                key=profile.request_id.encode(),
+                partition=tp.partition,
+                headers=headers,
+            )
+        )
+        # The profile is out: the request no longer holds back its partition's commit.
+        if part.live.pop(profile.request_id, None) is not None:
+            part.remember(profile.request_id)
+            part.offsets.finish(live.offset)
+
+    # -- deadlines ------------------------------------------------------------------
+
+    def _ensure_timer(self) -> None:
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.ensure_future(self._deadline_loop())
+
+    async def _deadline_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            timeout = None
+            if self._deadlines:
+                timeout = max(0.0, (self._deadlines[0][0] - now_ms()) / 1000.0)
+            if timeout is None or timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
+                continue
+            now = now_ms()
+            while self._deadlines and self._deadlines[0][0] <= now:
+                _, partition, rid = heapq.heappop(self._deadlines)
+                self._expire(partition, rid, now)
+
+    def _expire(self, partition: int, rid: str, now: float) -> None:
+        for tp, part in self._parts.items():
+            if tp.partition != partition:
+                continue
+            live = part.live.get(rid)
+            if live is not None and not live.state.finished:
+                self.ctx.count("requests.deadline")
+                self._after_step(tp, part, live, live.state.expire(now))
+
+    async def drain(self, timeout_s: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        if self._pending_sends:
+            await asyncio.wait(set(self._pending_sends), timeout=timeout_s)

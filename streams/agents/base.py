@@ -1,0 +1,178 @@
+"""What every agent shares: the worker's context and a consumer loop with a lifecycle.
+
+An agent consumes its topics in batches, hands each batch to :meth:`Agent.handle`,
+and commits only what :meth:`Agent.committable` says is finished. Subclasses
+decide what "finished" means; the loop owns start, stop and the commit cadence.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from streams.kafka import make_consumer
+from streams.settings import Settings
+from streams.sources import SourcePool
+from streams.store import PipelineStore
+
+log = logging.getLogger(__name__)
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(kw_only=True)
+class AgentContext:
+    """What the agents of one worker share."""
+
+    settings: Settings
+    producer: AIOKafkaProducer
+    store: PipelineStore
+    sources: SourcePool
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + by
+
+
+class AgentState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, agent: Agent) -> None:
+        self._agent = agent
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._agent.commit()
+        await self._agent.revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self._agent.assigned(list(assigned))
+
+
+def coordinates(record: Record) -> str:
+    return f"{record.topic}[{record.partition}]@{record.offset}"
+
+
+class Agent(abc.ABC):
+    """A consumer loop: subscribe, handle batches, commit what is finished, stop cleanly."""
+
+    role: str = "agent"
+    max_batch: int = 500
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.state = AgentState.NEW
+        self.consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self._last_commit = 0.0
+
+    @abc.abstractmethod
+    def topics(self) -> list[str]:
+        """Topics this agent consumes."""
+
+    @abc.abstractmethod
+    async def handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        """Process one batch (may start work that finishes later)."""
+
+    @abc.abstractmethod
+    def committable(self) -> dict[TopicPartition, int]:
+        """Offsets safe to commit now."""
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:  # noqa: B027 - optional hook
+        """Called after offsets were committed."""
+
+    async def assigned(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
+        """Partitions were assigned to this member."""
+
+    async def revoked(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
+        """Partitions are taken away (after a last commit)."""
+
+    async def idle(self) -> None:  # noqa: B027 - optional hook
+        """A poll returned nothing: the agent has caught up with its partitions."""
+
+    async def drain(self, timeout_s: float) -> None:  # noqa: B027 - optional hook
+        """Wait (bounded) for work in flight before the last commit."""
+
+    def group_id(self) -> str:
+        return f"{self.settings.group_prefix}.{self.role}"
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; a second call is refused."""
+        if self.state is not AgentState.NEW:
+            raise RuntimeError(f"{self.role} agent already ran; create a new one")
+        self.state = AgentState.RUNNING
+        consumer = make_consumer(self.settings, group_id=self.group_id())
+        self.consumer = consumer
+        consumer.subscribe(self.topics(), listener=_Listener(self))
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batch = await self._poll(consumer)
+                if batch:
+                    await self.handle(batch)
+                else:
+                    await self.idle()
+                if (time.monotonic() - self._last_commit) * 1000 >= self.settings.commit_interval_ms:
+                    await self.commit()
+        finally:
+            self.state = AgentState.STOPPING
+            with contextlib.suppress(Exception):
+                await self.drain(timeout_s=5.0)
+            await self.commit()
+            await consumer.stop()
+            self.state = AgentState.STOPPED
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
+        poll = asyncio.ensure_future(consumer.getmany(timeout_ms=200, max_records=self.poll_limit()))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({poll, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            return {}
+        result: dict[TopicPartition, list[Record]] = poll.result()
+        return result
+
+    def poll_limit(self) -> int:
+        return self.max_batch
+
+    async def commit(self) -> None:
+        self._last_commit = time.monotonic()
+        consumer = self.consumer
+        offsets = self.committable()
+        if consumer is None or not offsets:
+            return
+        assigned = consumer.assignment()
+        offsets = {tp: off for tp, off in offsets.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            self.ctx.count(f"{self.role}.commit_failed")
+            log.warning("%s: commit failed (%s); the work will be replayed, never lost", self.role, exc)
+            return
+        self.committed(offsets)
+
+    def stop(self) -> None:
+        """Ask the loop to finish: stop taking work, drain, commit. Safe to call twice."""
+        self._stopping.set()

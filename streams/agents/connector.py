@@ -1,0 +1,149 @@
+"""The connector agent: tasks in, results out, many fetches at once but never more than a bound.
+
+Each task is fetched with the node's timeout, retries and the request's
+deadline, and its result is published to the request's partition of
+``graphfetch.results``. A task's offset is committed only after its result is
+acknowledged, so a crash re-fetches unfinished tasks (same task id: the
+aggregator keeps the first result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import TopicPartition
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from connectors import AttemptEvent
+from planner import Failure, Outcome
+from streams.agents.base import Agent, AgentContext, Record, coordinates
+from streams.events import ResultEvent, TaskEvent
+from streams.execution import AttemptObserver, execute_task
+from streams.offsets import OffsetTracker
+from streams.telemetry import context_from, headers_for, tracer
+
+log = logging.getLogger(__name__)
+
+
+class ConnectorAgent(Agent):
+    role = "connector"
+
+    def __init__(self, ctx: AgentContext, *, connectors: list[str]) -> None:
+        super().__init__(ctx)
+        self._connectors = connectors
+        self._offsets = OffsetTracker()
+        self._running: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
+
+    def topics(self) -> list[str]:
+        return [self.settings.tasks_topic(c) for c in self._connectors]
+
+    def committable(self) -> dict[TopicPartition, int]:
+        return self._offsets.committable()
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        self._offsets.committed(offsets)
+
+    async def revoked(self, partitions: list[TopicPartition]) -> None:
+        self._offsets.forget(partitions)
+
+    def poll_limit(self) -> int:
+        return max(1, self.settings.max_in_flight_tasks - len(self._running))
+
+    async def handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        for tp, records in batch.items():
+            for record in records:
+                self._offsets.start(tp, record.offset)
+                job = asyncio.create_task(self._process(tp, record), name=f"task:{coordinates(record)}")
+                self._running.add(job)
+                job.add_done_callback(self._job_done)
+        while len(self._running) >= self.settings.max_in_flight_tasks:
+            self._slot_free.clear()
+            await self._slot_free.wait()
+
+    def _job_done(self, job: asyncio.Task[None]) -> None:
+        self._running.discard(job)
+        self._slot_free.set()
+        if not job.cancelled() and job.exception() is not None:
+            log.error("connector task crashed", exc_info=job.exception())
+
+    async def _process(self, tp: TopicPartition, record: Record) -> None:
+        try:
+            task = TaskEvent.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            self.ctx.count("tasks.invalid")
+            log.error("%s: invalid task event, skipped: %s", coordinates(record), exc.errors()[:1])
+            self._offsets.finish(tp, record.offset)
+            return
+        pipeline = self.ctx.store.version(task.pipeline, task.config_version)
+        with tracer.start_as_current_span(
+            f"fetch {task.node}",
+            context=context_from(record.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "graphfetch.pipeline": task.pipeline,
+                "graphfetch.request_id": task.request_id,
+                "graphfetch.node": task.node,
+                "graphfetch.source": task.source,
+                "graphfetch.connector": task.connector,
+                "graphfetch.config_version": task.config_version,
+            },
+        ) as span:
+            if pipeline is None or task.node not in pipeline.nodes:
+                outcome = Outcome(
+                    node=task.node,
+                    failure=Failure(
+                        kind="unknown_pipeline",
+                        message=f"this worker does not know pipeline '{task.pipeline}' node '{task.node}'",
+                    ),
+                    attempts=0,
+                )
+            else:
+                outcome = await execute_task(
+                    task.to_task(), pipeline=pipeline, sources=self.ctx.sources, observer=_span_events(span)
+                )
+            span.set_attribute("graphfetch.attempts", outcome.attempts)
+            if outcome.failure is not None:
+                span.set_status(trace.StatusCode.ERROR, outcome.failure.kind)
+            headers = headers_for(span)
+        result = ResultEvent.from_outcome(task, outcome)
+        await (
+            await self.ctx.producer.send(
+                self.settings.results_topic,
+                result.model_dump_json().encode(),
+                key=task.request_id.encode(),
+                partition=task.reply_partition,
+                headers=headers,
+            )
+        )
+        self.ctx.count("tasks.done")
+        self._offsets.finish(tp, record.offset)
+
+    async def drain(self, timeout_s: float) -> None:
+        if not self._running:
+            return
+        _, pending = await asyncio.wait(set(self._running), timeout=timeout_s)
+        for job in pending:
+            job.cancel()
+        for job in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+
+
+def _span_events(span: trace.Span) -> AttemptObserver:
+    def observe(event: AttemptEvent) -> None:
+        attributes: dict[str, str | int | float] = {"attempt": event.attempt}
+        if event.error_kind:
+            attributes["error.type"] = event.error_kind
+        if event.message:
+            attributes["message"] = event.message
+        if event.delay_ms is not None:
+            attributes["delay_ms"] = event.delay_ms
+        if event.latency_ms is not None:
+            attributes["latency_ms"] = event.latency_ms
+        span.add_event(event.kind, attributes=attributes)
+
+    return observe

@@ -1,0 +1,176 @@
+"""Client side of graphfetch on Kafka: produce requests, read profiles, wait for one profile.
+
+These are what ``graphfetch produce``, ``consume`` and ``request`` run; service
+teams can use them as examples of plain aiokafka code (nothing here is needed
+to talk to graphfetch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from opentelemetry import trace
+
+from streams.kafka import make_consumer, make_producer
+from streams.settings import Settings
+from streams.telemetry import headers_for, tracer
+
+_COUNTER = re.compile(r"\{i(?::0(\d+)d)?\}")
+
+
+def expand_counter(value: str, i: int) -> str:
+    """``C{i:05d}`` -> ``C00042`` for request number 42; ``{i}`` -> ``42``."""
+    return _COUNTER.sub(lambda m: f"{i:0{m.group(1)}d}" if m.group(1) else str(i), value)
+
+
+def request_payload(
+    pipeline: str,
+    keys: Mapping[str, str],
+    *,
+    request_id: str,
+    fields: Sequence[str] | None = None,
+    deadline_ms: float | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {"request_id": request_id, "pipeline": pipeline, "keys": dict(keys)}
+    if fields:
+        payload["fields"] = list(fields)
+    if deadline_ms is not None:
+        payload["deadline_ms"] = deadline_ms
+    return payload
+
+
+async def produce_requests(
+    settings: Settings,
+    pipeline: str,
+    keys: Mapping[str, str],
+    *,
+    count: int = 1,
+    fields: Sequence[str] | None = None,
+    deadline_ms: float | None = None,
+    rate: float | None = None,
+    progress: Callable[[int], None] | None = None,
+    id_prefix: str | None = None,
+) -> list[str]:
+    """Send ``count`` requests (``{i}`` in key values is the request number); return their ids."""
+    producer = make_producer(settings, linger_ms=max(settings.linger_ms, 2))
+    await producer.start()
+    prefix = id_prefix or uuid.uuid4().hex[:10]
+    ids: list[str] = []
+    started = time.monotonic()
+    try:
+        pending = []
+        for i in range(count):
+            if rate:
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            request_id = f"{prefix}-{i}"
+            payload = request_payload(
+                pipeline,
+                {k: expand_counter(v, i) for k, v in keys.items()},
+                request_id=request_id,
+                fields=fields,
+                deadline_ms=deadline_ms,
+            )
+            with tracer.start_as_current_span(
+                f"send {pipeline}",
+                kind=trace.SpanKind.PRODUCER,
+                attributes={"graphfetch.request_id": request_id},
+            ) as span:
+                pending.append(
+                    await producer.send(
+                        settings.requests_topic,
+                        json.dumps(payload).encode(),
+                        key=request_id.encode(),
+                        headers=headers_for(span),
+                    )
+                )
+            ids.append(request_id)
+            if progress:
+                progress(1)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return ids
+
+
+async def _assign_all(
+    consumer: AIOKafkaConsumer, topic: str, *, timeout_s: float = 10.0
+) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            return tps
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic} does not exist (no partitions after {timeout_s:g} s)")
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+
+
+async def _seek_since(consumer: AIOKafkaConsumer, tps: list[TopicPartition], since_ms: int | None) -> None:
+    """Seek to the first record at or after ``since_ms`` where the broker can say, else the beginning."""
+    await consumer.seek_to_beginning(*tps)
+    if since_ms is None:
+        return
+    try:
+        found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
+    except Exception:
+        return
+    for tp, hit in found.items():
+        if hit is not None:
+            consumer.seek(tp, hit.offset)
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, follow: bool, idle_s: float = 1.0, since_ms: int | None = None
+) -> AsyncIterator[tuple[bytes | None, bytes | None]]:
+    """Yield (key, value) of the records of ``topic`` (from ``since_ms`` or the beginning); without
+    ``follow``, stop once no record arrived for ``idle_s`` (end offsets are not trusted: not every
+    broker reports them right)."""
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        tps = await _assign_all(consumer, topic)
+        await _seek_since(consumer, tps, since_ms)
+        last = time.monotonic()
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            if batch:
+                last = time.monotonic()
+                for records in batch.values():
+                    for record in records:
+                        yield record.key, record.value
+            elif not follow and time.monotonic() - last >= idle_s:
+                return
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_profile(
+    settings: Settings, topic: str, request_id: str, *, timeout_s: float, since_ms: int | None = None
+) -> dict[str, Any] | None:
+    """Read ``topic`` until the profile of ``request_id`` appears, or None after ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for _, value in read_topic(settings, topic, follow=True, since_ms=since_ms):
+                if value is None:
+                    continue
+                try:
+                    profile = json.loads(value)
+                except ValueError:
+                    continue
+                if isinstance(profile, dict) and profile.get("request_id") == request_id:
+                    return profile
+    except TimeoutError:
+        return None
+    return None

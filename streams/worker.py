@@ -1,0 +1,107 @@
+"""A worker process: any of the planner, connector and aggregator roles, sharing one producer.
+
+Start-up creates the topics graphfetch needs (if absent) and loads the pipelines;
+shutdown stops taking work, waits for work in flight (bounded), commits, and
+closes connections. Any number of workers can run side by side: consumer groups
+share the partitions among them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from connectors import default_registry
+from planner import Pipeline
+from streams.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
+from streams.kafka import make_producer
+from streams.settings import Settings
+from streams.sources import SourcePool
+from streams.store import PipelineStore
+from streams.topics import TopicSpec, ensure_topics
+
+log = logging.getLogger(__name__)
+Role = Literal["planner", "connector", "aggregator"]
+ROLES: tuple[Role, ...] = ("planner", "connector", "aggregator")
+
+
+def topic_specs(
+    settings: Settings, pipelines: Iterable[Pipeline], connectors: Iterable[str]
+) -> list[TopicSpec]:
+    """Every topic a cluster of workers needs, with the configured partition counts."""
+    n, rf = settings.partitions, settings.replication_factor
+    names = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
+    names += [settings.tasks_topic(c) for c in connectors]
+    names += sorted({p.config.output.topic for p in pipelines})
+    return [TopicSpec(name=name, partitions=n, replication_factor=rf) for name in dict.fromkeys(names)]
+
+
+def parse_roles(text: str | Sequence[str]) -> list[Role]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    roles: list[Role] = []
+    for item in (i.strip() for i in items):
+        if item not in ROLES:
+            raise ValueError(f"unknown role {item!r}: choose from {', '.join(ROLES)}")
+        roles.append(item)
+    return roles
+
+
+class Worker:
+    """Runs the chosen roles until :meth:`stop`."""
+
+    def __init__(
+        self, settings: Settings, *, pipelines: dict[str, Pipeline], roles: Sequence[Role] = ROLES
+    ) -> None:
+        self.settings = settings
+        self.roles = list(roles)
+        self.store = PipelineStore(pipelines)
+        self.connectors = default_registry().names()
+        self.agents: list[Agent] = []
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        settings = self.settings
+        await ensure_topics(
+            settings.bootstrap,
+            topic_specs(settings, self.store.all_current(), self.connectors),
+            **settings.kafka_security_options(),
+        )
+        producer = make_producer(settings)
+        await producer.start()
+        sources = SourcePool()
+        ctx = AgentContext(settings=settings, producer=producer, store=self.store, sources=sources)
+        self.ctx = ctx
+        self.agents = [self._agent(role, ctx) for role in self.roles]
+        jobs = [asyncio.ensure_future(agent.run()) for agent in self.agents]
+        self.ready.set()
+        try:
+            stop = asyncio.ensure_future(self._stopping.wait())
+            done, _ = await asyncio.wait({stop, *jobs}, return_when=asyncio.FIRST_COMPLETED)
+            for job in done:
+                if job is not stop and job.exception() is not None:
+                    log.error("an agent failed; stopping the worker", exc_info=job.exception())
+        finally:
+            for agent in self.agents:
+                agent.stop()
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            await sources.close()
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+
+    def _agent(self, role: Role, ctx: AgentContext) -> Agent:
+        if role == "planner":
+            return PlannerAgent(ctx)
+        if role == "connector":
+            return ConnectorAgent(ctx, connectors=self.connectors)
+        return AggregatorAgent(ctx)
+
+    def stop(self) -> None:
+        """Stop taking work; in-flight work is finished or handed back. Safe to call twice."""
+        self._stopping.set()
