@@ -1,0 +1,15 @@
+# graphfetch worker image: one image for workers, the demo upstreams and the CLI.
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY pyproject.toml constraints.txt README.md ./
+COPY planner ./planner
+COPY connectors ./connectors
+COPY streams ./streams
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --create-home graphfetch \
+    && mkdir /data && chown graphfetch /data
+COPY configs ./configs
+USER graphfetch
+ENV GRAPHFETCH_CONFIGS=/app/configs
+ENTRYPOINT ["graphfetch"]
+CMD ["worker"]
