@@ -29,13 +29,13 @@ ConfigsOption = Annotated[
     Path | None,
     typer.Option(
         "--configs",
-        help="Pipeline config file or folder [default: $GRAPHFETCH_CONFIGS, else ./configs].",
+        help="Pipeline config file or folder (default: $GRAPHFETCH_CONFIGS, else ./configs).",
         show_default=False,
     ),
 ]
 KeyOption = Annotated[list[str], typer.Option("--key", "-k", help="A request key as name=value; repeat.")]
 FieldsOption = Annotated[
-    str | None, typer.Option("--fields", "-f", help="Comma-separated fields [default: all].")
+    str | None, typer.Option("--fields", "-f", help="Comma-separated fields (default: all).")
 ]
 
 EXIT_STATUS = {"complete": 0, "failed": 1, "partial": 2}
@@ -81,7 +81,7 @@ def load_pipeline(settings: Settings, name: str) -> Pipeline:
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders [default: --configs].")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: --configs).")] = None,
     configs: ConfigsOption = None,
 ) -> None:
     """Validate pipeline configs; exit 1 listing every problem."""
@@ -119,7 +119,7 @@ def run(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
     key: KeyOption,
     fields: FieldsOption = None,
-    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline [default: pipeline's].")] = None,
+    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline (default: pipeline's).")] = None,
     configs: ConfigsOption = None,
 ) -> None:
     """Execute one request in process, without Kafka; exit 0 complete, 2 partial, 1 failed."""
@@ -153,7 +153,7 @@ BootstrapOption = Annotated[
     typer.Option(
         "--bootstrap",
         "-b",
-        help="Kafka bootstrap servers [default: $GRAPHFETCH_BOOTSTRAP].",
+        help="Kafka bootstrap servers (default: $GRAPHFETCH_BOOTSTRAP).",
         show_default=False,
     ),
 ]
@@ -197,9 +197,9 @@ def produce(
         ),
     ] = 1,
     rate: Annotated[
-        float | None, typer.Option(help="Requests per second [default: as fast as possible].")
+        float | None, typer.Option(help="Requests per second (default: as fast as possible).")
     ] = None,
-    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline [default: pipeline's].")] = None,
+    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline (default: pipeline's).")] = None,
     bootstrap: BootstrapOption = None,
 ) -> None:
     """Send requests to graphfetch.requests (a progress bar for --count > 1)."""
@@ -258,7 +258,7 @@ def request(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
     key: KeyOption,
     fields: FieldsOption = None,
-    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline [default: pipeline's].")] = None,
+    deadline_ms: Annotated[float | None, typer.Option(help="Request deadline (default: pipeline's).")] = None,
     timeout_s: Annotated[float, typer.Option(help="How long to wait for the profile.")] = 30.0,
     bootstrap: BootstrapOption = None,
     configs: ConfigsOption = None,
@@ -341,7 +341,7 @@ def dev(
 @app.command("demo-upstreams")
 def demo_upstreams(
     port: Annotated[
-        int, typer.Option(help="Port to listen on [default: $GRAPHFETCH_DEMO_PORT, else 8700].")
+        int, typer.Option(help="Port to listen on (default: $GRAPHFETCH_DEMO_PORT, else 8700).")
     ] = 0,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     latency_ms: Annotated[float, typer.Option(help="Latency added to every call of every service.")] = 0.0,

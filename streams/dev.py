@@ -25,7 +25,7 @@ from streams.settings import Settings
 from streams.worker import Worker
 
 log = logging.getLogger("graphfetch.dev")
-DEMO_CUSTOMERS = ("C00042", "C01234", "C04321")
+DEMO_CUSTOMERS = ("C00042", "C00001", "C04321")  # C00001 has a low credit score: risk runs
 
 
 @dataclass(kw_only=True)
@@ -102,6 +102,17 @@ class DevStack:
             if profile is None:
                 self.options.echo(f"demo request {ids[0]}: no profile within 30 s")
                 continue
-            summary = {k: profile[k] for k in ("request_id", "status", "data", "errors", "trace_id")}
-            summary["latency_ms"] = profile["timing"]["latency_ms"]
-            self.options.echo(json.dumps(summary, ensure_ascii=False))
+            self.options.echo(summarise(profile))
+
+
+def summarise(profile: dict[str, Any]) -> str:
+    """One line per profile: status, latency, each field (lists shown by their length)."""
+    shown = []
+    for name, value in profile["data"].items():
+        text = f"[{len(value)} items]" if isinstance(value, list) else json.dumps(value, ensure_ascii=False)
+        shown.append(f"{name}={text}")
+    errors = f"  errors: {', '.join(profile['errors'])}" if profile["errors"] else ""
+    return (
+        f"{profile['request_id']}  {profile['status']}  {profile['timing']['latency_ms']:.1f} ms  "
+        f"trace {profile['trace_id']}\n    {'  '.join(shown)}{errors}"
+    )
