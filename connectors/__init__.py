@@ -1,0 +1,54 @@
+"""Fetching: the connector interface, HTTP and SQL connectors, the registry and resilience.
+
+The package imports neither the planner nor the runtime. The HTTP and SQL
+connectors are imported lazily by the registry; import them from
+``connectors.http`` and ``connectors.sql``.
+"""
+
+from connectors.base import GENERIC_SETTINGS, Connector, ConnectorState
+from connectors.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from connectors.errors import (
+    BadResponse,
+    CircuitOpen,
+    ConnectorNotReady,
+    FetchError,
+    FetchTimeout,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    SourceConfigError,
+    UnknownConnector,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from connectors.registry import ConnectorRegistry, default_registry
+from connectors.resilience import AttemptEvent, FetchOutcome, LimitSettings, ResilientSource
+from connectors.retry import RetryPolicy
+
+__all__ = [
+    "GENERIC_SETTINGS",
+    "AttemptEvent",
+    "BadResponse",
+    "BreakerSettings",
+    "BreakerState",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "Connector",
+    "ConnectorNotReady",
+    "ConnectorRegistry",
+    "ConnectorState",
+    "FetchError",
+    "FetchOutcome",
+    "FetchTimeout",
+    "InvalidRequest",
+    "LimitSettings",
+    "NotFound",
+    "RateLimited",
+    "ResilientSource",
+    "RetryPolicy",
+    "SourceConfigError",
+    "UnknownConnector",
+    "UpstreamRejected",
+    "UpstreamUnavailable",
+    "default_registry",
+]

@@ -1,0 +1,7 @@
+"""SQL connector on SQLAlchemy's asyncio engine."""
+
+from connectors.sql.connector import SqlConnector
+from connectors.sql.request import SqlRequest
+from connectors.sql.settings import SqlSettings
+
+__all__ = ["SqlConnector", "SqlRequest", "SqlSettings"]
