@@ -23,7 +23,11 @@ from connectors.base import Connector
 from connectors.errors import SourceConfigError, UnknownConnector
 
 ENTRY_POINT_GROUP = "graphfetch.connectors"
-BUILTINS = {"http": "connectors.http:HttpConnector", "sql": "connectors.sql:SqlConnector"}
+BUILTINS = {
+    "http": "connectors.http:HttpConnector",
+    "null": "connectors.null:NullConnector",
+    "sql": "connectors.sql:SqlConnector",
+}
 
 log = logging.getLogger(__name__)
 

@@ -64,13 +64,13 @@ def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_builtins_are_known() -> None:
     registry = ConnectorRegistry(entry_points=[])
-    assert registry.names() == ["http", "sql"]
+    assert registry.names() == ["http", "null", "sql"]
     assert registry.get("http") is HttpConnector
     assert registry.get("sql") is SqlConnector
 
 
 def test_unknown_name_lists_the_known_names() -> None:
-    with pytest.raises(UnknownConnector, match=r"unknown connector 'mongo'; known connectors: http, sql"):
+    with pytest.raises(UnknownConnector, match=r"unknown connector 'mongo'; known connectors: http, null, sql"):
         ConnectorRegistry(entry_points=[]).get("mongo")
 
 
@@ -88,7 +88,7 @@ def test_installed_distribution_declares_the_builtins_as_entry_points() -> None:
 
 def test_third_party_entry_point_is_found_and_loaded(plugin_module: str) -> None:
     registry = ConnectorRegistry(entry_points=[entry_point("echo", f"{plugin_module}:EchoConnector")])
-    assert registry.names() == ["echo", "http", "sql"]
+    assert registry.names() == ["echo", "http", "null", "sql"]
     cls = registry.get("echo")
     assert cls.name == "echo"
     assert cls(source="s", settings={}).settings.greeting == "hi"
