@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from connectors import ConnectorRegistry, FetchError, default_registry
-from planner import ConfigError, Pipeline, Problem, load_pipelines_reporting
+from planner import ConfigError, Pipeline, Problem, load_pipelines_reporting, parse_pipeline
 
 
 def connector_problems(pipeline: Pipeline, registry: ConnectorRegistry) -> list[Problem]:
@@ -45,14 +45,35 @@ def connector_problems(pipeline: Pipeline, registry: ConnectorRegistry) -> list[
     return problems
 
 
+def load_catalog_reporting(
+    paths: Iterable[str | Path], *, registry: ConnectorRegistry | None = None
+) -> tuple[dict[str, Pipeline], list[Problem]]:
+    """The pipelines that pass every check, and the problems of those that do not."""
+    registry = registry or default_registry()
+    loaded, problems = load_pipelines_reporting(paths)
+    valid: dict[str, Pipeline] = {}
+    for name, pipeline in loaded.items():
+        found = connector_problems(pipeline, registry)
+        problems.extend(found)
+        if not found:
+            valid[name] = pipeline
+    return valid, problems
+
+
 def load_catalog(
     paths: Iterable[str | Path], *, registry: ConnectorRegistry | None = None
 ) -> dict[str, Pipeline]:
     """Load pipelines and check them against their connectors; one ConfigError with every problem."""
-    registry = registry or default_registry()
-    pipelines, problems = load_pipelines_reporting(paths)
-    for pipeline in pipelines.values():
-        problems.extend(connector_problems(pipeline, registry))
+    pipelines, problems = load_catalog_reporting(paths, registry=registry)
     if problems:
         raise ConfigError(problems)
     return pipelines
+
+
+def parse_checked(text: str, *, file: str, registry: ConnectorRegistry | None = None) -> Pipeline:
+    """Parse one pipeline document and run every check; ConfigError lists all problems."""
+    pipeline = parse_pipeline(text, file=file)
+    problems = connector_problems(pipeline, registry or default_registry())
+    if problems:
+        raise ConfigError(problems)
+    return pipeline

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import uuid
@@ -14,6 +13,7 @@ import typer
 
 from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
 from streams.catalog import load_catalog
+from streams.configcli import config_app
 from streams.render import RENDERERS, PlanFormat
 from streams.settings import Settings
 
@@ -37,6 +37,8 @@ KeyOption = Annotated[list[str], typer.Option("--key", "-k", help="A request key
 FieldsOption = Annotated[
     str | None, typer.Option("--fields", "-f", help="Comma-separated fields (default: all).")
 ]
+
+app.add_typer(config_app, name="config")
 
 EXIT_STATUS = {"complete": 0, "failed": 1, "partial": 2}
 
@@ -338,35 +340,24 @@ def dev(
     typer.echo("stopped.")
 
 
-@app.command("demo-upstreams")
-def demo_upstreams(
-    port: Annotated[
-        int, typer.Option(help="Port to listen on (default: $GRAPHFETCH_DEMO_PORT, else 8700).")
-    ] = 0,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    latency_ms: Annotated[float, typer.Option(help="Latency added to every call of every service.")] = 0.0,
-    jitter_ms: Annotated[float, typer.Option(help="Uniform extra latency 0..jitter per call.")] = 0.0,
-    error_rate: Annotated[float, typer.Option(help="Share of calls answered 503.")] = 0.0,
-    customers: Annotated[int, typer.Option(help="Customers served (C00000..).")] = 5000,
-    db_url: Annotated[
-        str, typer.Option(help="SQL database seeded with the credit table ('' skips).")
-    ] = "sqlite+aiosqlite:///demo.db",
-) -> None:
-    """Serve the demo upstream APIs (CRM, orders, support, loyalty, risk, shipping) with fault knobs."""
-    from streams.demo.server import serve
-    from streams.demo.settings import DemoSettings, FaultSettings
+@app.command(
+    "demo-upstreams",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def demo_upstreams(ctx: typer.Context) -> None:
+    """Serve the demo upstream APIs (CRM, orders, support, loyalty, risk, shipping) with fault knobs.
 
-    settings = settings_from()
-    demo = DemoSettings(
-        host=host,
-        port=port or settings.demo_port,
-        customers=customers,
-        db_url=db_url or None,
-        faults={"default": FaultSettings(latency_ms=latency_ms, jitter_ms=jitter_ms, error_rate=error_rate)},
-    )
-    typer.echo(f"demo upstreams on http://{demo.host}:{demo.port} (Ctrl-C stops)")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(demo))
+    Flags: --host, --port (default $GRAPHFETCH_DEMO_PORT, else 8700), --customers, --token, --seed,
+    --db-url, --no-db, --latency-ms, --jitter-ms, --error-rate, --hang-rate, --hang-ms, --tail-rate,
+    --tail-factor, --down, --faults JSON; --help for details.
+    """
+    from streams.demo.cli import main as demo_main
+
+    args = list(ctx.args)
+    if not any(a == "--port" or a.startswith("--port=") for a in args):
+        args += ["--port", str(settings_from().demo_port)]
+    raise typer.Exit(demo_main(args))
 
 
 def jaeger_url(trace_id: str) -> str:

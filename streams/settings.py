@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     requests_topic: str = "graphfetch.requests"
     results_topic: str = "graphfetch.results"
     dlq_topic: str = "graphfetch.dlq"
+    configs_topic: str = Field("graphfetch.configs", description="Compacted topic of pipeline versions.")
+    watch_configs: bool = Field(True, description="Workers reload the configs folder when it changes.")
     tasks_topic_prefix: str = "graphfetch.tasks."
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of topics graphfetch creates.")
     replication_factor: int = Field(1, ge=1, le=16)

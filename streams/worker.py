@@ -17,6 +17,8 @@ from typing import Literal
 from connectors import default_registry
 from planner import Pipeline
 from streams.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
+from streams.configsync import ConfigSync
+from streams.configtopic import config_topic_spec
 from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.sources import SourcePool
@@ -67,7 +69,7 @@ class Worker:
         settings = self.settings
         await ensure_topics(
             settings.bootstrap,
-            topic_specs(settings, self.store.all_current(), self.connectors),
+            [*topic_specs(settings, self.store.all_current(), self.connectors), config_topic_spec(settings)],
             **settings.kafka_security_options(),
         )
         producer = make_producer(settings)
@@ -76,7 +78,9 @@ class Worker:
         ctx = AgentContext(settings=settings, producer=producer, store=self.store, sources=sources)
         self.ctx = ctx
         self.agents = [self._agent(role, ctx) for role in self.roles]
+        self.config_sync = ConfigSync(settings, self.store, count=ctx.count)
         jobs = [asyncio.ensure_future(agent.run()) for agent in self.agents]
+        jobs.append(asyncio.ensure_future(self.config_sync.run()))
         self.ready.set()
         try:
             stop = asyncio.ensure_future(self._stopping.wait())
@@ -87,6 +91,7 @@ class Worker:
         finally:
             for agent in self.agents:
                 agent.stop()
+            self.config_sync.stop()
             results = await asyncio.gather(*jobs, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await producer.stop()

@@ -24,8 +24,9 @@ from aiokafka import TopicPartition
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from planner import Emission, GraphfetchError, RequestState, Step, graph_shape
+from planner import Emission, GraphfetchError, NodeError, Profile, RequestState, Step, Timing, graph_shape
 from planner.graph import Plan
+from planner.profile import iso_ms
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
 from streams.execution import now_ms
@@ -38,7 +39,7 @@ COMPLETED_REMEMBERED = 50_000
 
 @dataclass
 class _Live:
-    state: RequestState
+    state: RequestState | None  # None: the request could not be rebuilt; only its failure goes out
     offset: int
     headers: list[tuple[str, bytes]]
 
@@ -111,7 +112,7 @@ class AggregatorAgent(Agent):
             part = self._parts.setdefault(tp, _Partition())
             for record in records:
                 part.offsets.start(record.offset)
-                self._on_record(tp, part, record)
+                await self._on_record(tp, part, record)
             if part.replay_until is not None and records[-1].offset + 1 >= part.replay_until:
                 self._end_replay(tp, part)
 
@@ -120,7 +121,7 @@ class AggregatorAgent(Agent):
             if part.replay_until is not None:
                 self._end_replay(tp, part)
 
-    def _on_record(self, tp: TopicPartition, part: _Partition, record: Record) -> None:
+    async def _on_record(self, tp: TopicPartition, part: _Partition, record: Record) -> None:
         try:
             event = results_adapter.validate_json(record.value or b"")
         except ValidationError as exc:
@@ -129,7 +130,7 @@ class AggregatorAgent(Agent):
             part.offsets.finish(record.offset)
             return
         if isinstance(event, AcceptedEvent):
-            self._on_accepted(tp, part, record, event)
+            await self._on_accepted(tp, part, record, event)
             return
         part.offsets.finish(record.offset)  # results and markers are finished once applied
         if isinstance(event, CompletedEvent):
@@ -142,13 +143,13 @@ class AggregatorAgent(Agent):
                 self.ctx.count("profiles.duplicates_avoided")
             return
         live = part.live.get(event.request_id)
-        if live is None:
+        if live is None or live.state is None:
             self.ctx.count("results.unmatched")  # late, duplicate, or for a finished request
             return
         step = live.state.apply(event.to_outcome(), now_ms())
         self._after_step(tp, part, live, step)
 
-    def _on_accepted(
+    async def _on_accepted(
         self, tp: TopicPartition, part: _Partition, record: Record, event: AcceptedEvent
     ) -> None:
         rid = event.request_id
@@ -156,22 +157,21 @@ class AggregatorAgent(Agent):
             part.offsets.finish(record.offset)  # a replanned duplicate
             self.ctx.count("requests.duplicate_accepted")
             return
-        pipeline = self.ctx.store.version(event.pipeline, event.config_version)
-        if pipeline is None:
-            part.offsets.finish(record.offset)
-            self.ctx.count("requests.unknown_pipeline")
-            log.error(
-                "%s: pipeline %s is unknown here; request %s dropped",
-                coordinates(record),
-                event.pipeline,
-                rid,
-            )
-            return
+        pipeline = self.ctx.store.known_version(event.pipeline, event.config_version)
+        if pipeline is None:  # activated by another worker first: its config record is on its way
+            pipeline = await self.ctx.store.version(event.pipeline, event.config_version)
         try:
+            if pipeline is None:
+                raise GraphfetchError(
+                    f"pipeline {event.pipeline} version {event.config_version} is unknown to this worker"
+                )
             shape = graph_shape(pipeline, event.fields)
         except GraphfetchError as exc:
-            part.offsets.finish(record.offset)
             log.error("%s: cannot rebuild request %s: %s", coordinates(record), rid, exc)
+            self.ctx.count("requests.unbuildable")
+            live = _Live(state=None, offset=record.offset, headers=list(record.headers or ()))
+            part.live[rid] = live
+            self._spawn(self._publish(tp, part, live, self._failure(event, str(exc))))
             return
         parent = context_from(record.headers)
         trace_id = trace_id_of(trace.get_current_span(parent))
@@ -190,10 +190,32 @@ class AggregatorAgent(Agent):
             self._wake.set()
         self._after_step(tp, part, live, state.start(now_ms()))
 
+    def _failure(self, event: AcceptedEvent, reason: str) -> Emission:
+        """A failed profile for a request whose pipeline version cannot be had here."""
+        current = self.ctx.store.current(event.pipeline)
+        now = now_ms()
+        profile = Profile(
+            request_id=event.request_id,
+            pipeline=event.pipeline,
+            config_version=event.config_version,
+            status="failed",
+            keys=event.keys,
+            data={},
+            errors={"pipeline": NodeError(kind="unknown_version", message=reason)},
+            lineage={},
+            timing=Timing(
+                received_at=iso_ms(event.received_at_ms),
+                completed_at=iso_ms(now),
+                latency_ms=round(now - event.received_at_ms, 3),
+            ),
+        )
+        topic = current.config.output.topic if current is not None else self.settings.dlq_topic
+        return Emission(profile=profile, key=None, topic=topic)
+
     def _after_step(self, tp: TopicPartition, part: _Partition, live: _Live, step: Step) -> None:
         if step.tasks:
             self._spawn(self._dispatch(tp, live, step))
-        if step.emission is not None:
+        if step.emission is not None and live.state is not None:
             if part.replay_until is not None:
                 part.held[live.state.request_id] = step.emission
             else:
@@ -302,7 +324,7 @@ class AggregatorAgent(Agent):
             if tp.partition != partition:
                 continue
             live = part.live.get(rid)
-            if live is not None and not live.state.finished:
+            if live is not None and live.state is not None and not live.state.finished:
                 self.ctx.count("requests.deadline")
                 self._after_step(tp, part, live, live.state.expire(now))
 

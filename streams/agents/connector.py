@@ -78,7 +78,9 @@ class ConnectorAgent(Agent):
             log.error("%s: invalid task event, skipped: %s", coordinates(record), exc.errors()[:1])
             self._offsets.finish(tp, record.offset)
             return
-        pipeline = self.ctx.store.version(task.pipeline, task.config_version)
+        pipeline = self.ctx.store.known_version(task.pipeline, task.config_version)
+        if pipeline is None:
+            pipeline = await self.ctx.store.version(task.pipeline, task.config_version)
         with tracer.start_as_current_span(
             f"fetch {task.node}",
             context=context_from(record.headers),
