@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from planner import ConfigError
+from planner import ConfigError, config_files
 from streams.catalog import parse_checked
 from streams.configtopic import (
     ActiveRecord,
@@ -50,19 +50,38 @@ def push(
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    history = asyncio.run(read_history(settings))
+    records: list[VersionRecord | ActiveRecord] = []
+    if not history.versions.get(pipeline.name):
+        baseline = _folder_version(settings, pipeline.name)
+        if baseline is not None and baseline.version != pipeline.version:
+            records.append(baseline)  # so `config rollback` can return to what workers served before
     at = now_iso()
-    asyncio.run(
-        publish_records(
-            settings,
-            [
-                VersionRecord(
-                    pipeline=pipeline.name, version=pipeline.version, text=text, file=str(file), pushed_at=at
-                ),
-                ActiveRecord(pipeline=pipeline.name, version=pipeline.version, at=at),
-            ],
-        )
-    )
+    records += [
+        VersionRecord(
+            pipeline=pipeline.name, version=pipeline.version, text=text, file=str(file), pushed_at=at
+        ),
+        ActiveRecord(pipeline=pipeline.name, version=pipeline.version, at=at),
+    ]
+    asyncio.run(publish_records(settings, records))
     typer.echo(f"pushed {pipeline.name} version {pipeline.version} to {settings.configs_topic}")
+
+
+def _folder_version(settings: Settings, name: str) -> VersionRecord | None:
+    """The version of ``name`` in the local configs folder, if it has a valid one."""
+    if not settings.configs.exists():
+        return None
+    for path in config_files([settings.configs]):
+        text = path.read_text(encoding="utf-8")
+        try:
+            pipeline = parse_checked(text, file=str(path))
+        except ConfigError:
+            continue
+        if pipeline.name == name:
+            return VersionRecord(
+                pipeline=name, version=pipeline.version, text=text, file=str(path), pushed_at=now_iso()
+            )
+    return None
 
 
 @config_app.command("list")

@@ -100,7 +100,8 @@ class ConfigHistory:
         return sorted(set(self.versions) | set(self.active))
 
     def ordered_versions(self, pipeline: str) -> list[VersionRecord]:
-        return sorted(self.versions.get(pipeline, {}).values(), key=lambda v: v.pushed_at)
+        """Versions in the order they were first pushed (the topic's order)."""
+        return list(self.versions.get(pipeline, {}).values())
 
 
 async def publish_records(settings: Settings, records: Iterable[ConfigRecord]) -> None:

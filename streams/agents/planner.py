@@ -126,6 +126,11 @@ class PlannerAgent(Agent):
         pipeline = self.ctx.store.current(event.pipeline)
         if pipeline is None:
             known = ", ".join(self.ctx.store.names()) or "none"
+            if self.ctx.store.was_removed(event.pipeline):
+                raise RequestError(
+                    f"pipeline '{event.pipeline}' was removed from this cluster (serving: {known})",
+                    code="removed_pipeline",
+                )
             raise RequestError(
                 f"unknown pipeline '{event.pipeline}' (known: {known})", code="unknown_pipeline"
             )
