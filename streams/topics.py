@@ -80,14 +80,15 @@ async def ensure_topics(
     ``timeout_s`` and the broker's error (an ``aiokafka.errors.KafkaError``)
     when it refuses a topic, e.g. a replication factor above the broker count.
     """
-    by_name = {spec.name: spec for spec in specs}
+    by_name: dict[str, TopicSpec] = {}
+    for spec in specs:
+        known = by_name.setdefault(spec.name, spec)
+        if known != spec:
+            raise ValueError(f"Topic {spec.name} is declared twice, differently: {known}, {spec}")
     if not by_name:
         return []
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=int(timeout_s * 1000),
-        **client_kwargs,
-    )
+    options = {"request_timeout_ms": int(timeout_s * 1000), **client_kwargs}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     try:
         async with asyncio.timeout(timeout_s):
             await admin.start()

