@@ -50,9 +50,9 @@ class DevStack:
     async def run(self) -> None:
         opts = self.options
         settings = opts.settings
-        with contextlib.ExitStack() as stack:
+        async with contextlib.AsyncExitStack() as stack:
             if opts.start_broker:
-                broker = stack.enter_context(LocalBroker())
+                broker = await stack.enter_async_context(LocalBroker())
                 settings = settings.model_copy(update={"bootstrap": broker.bootstrap})
             demo = DemoServer(DemoSettings(host=settings.demo_host, port=settings.demo_port))
             await demo.start()
@@ -65,7 +65,9 @@ class DevStack:
                     await self._demo_requests(settings)
                 opts.echo("graphfetch dev is running; press Ctrl-C to stop.")
                 stop: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
-                await asyncio.wait([stop, cast("asyncio.Future[Any]", worker_job)], return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    [stop, cast("asyncio.Future[Any]", worker_job)], return_when=asyncio.FIRST_COMPLETED
+                )
                 stop.cancel()
             finally:
                 worker.stop()

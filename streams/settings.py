@@ -37,8 +37,10 @@ class Settings(BaseSettings):
         5, ge=1, le=1000, description="Longest a fetch waits for data; Tansu answers only after it."
     )
     linger_ms: int = Field(0, ge=0, le=1000, description="Producer batching delay.")
-    session_timeout_ms: int = Field(10_000, ge=1000)
-    heartbeat_interval_ms: int = Field(1_000, ge=100)
+    session_timeout_ms: int = Field(
+        6_000, ge=1000, description="A killed worker's partitions move after about 1.5x this (Tansu)."
+    )
+    heartbeat_interval_ms: int = Field(500, ge=100)
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger requests go to the DLQ.")
     max_fields: int = Field(256, ge=1, description="Most fields one request may ask for.")
     max_keys: int = Field(32, ge=1, description="Most keys one request may carry.")
