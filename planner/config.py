@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PIPELINE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -18,6 +19,18 @@ TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 RESERVED_NAMES = frozenset({"keys"})
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+
+
+def _not_reserved(name: str) -> str:
+    """Refuse node names that expressions use for something else; the error names the node."""
+    if name in RESERVED_NAMES:
+        raise PydanticCustomError(
+            "reserved_name", "'{name}' is reserved for the request's keys; rename the node", {"name": name}
+        )
+    return name
+
+
+NodeName = Annotated[Name, AfterValidator(_not_reserved)]
 
 
 class _Model(BaseModel):
@@ -98,13 +111,5 @@ class PipelineConfig(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     keys: dict[Name, KeySpec] = Field(default_factory=dict, description="Optional checks on request keys.")
     sources: dict[Name, Source] = Field(..., min_length=1)
-    nodes: dict[Name, Node] = Field(..., min_length=1)
+    nodes: dict[NodeName, Node] = Field(..., min_length=1)
     fields: dict[Name, str] = Field(..., min_length=1, description="Output field -> JMESPath expression.")
-
-    @field_validator("nodes")
-    @classmethod
-    def _no_reserved_node_names(cls, nodes: dict[str, Node]) -> dict[str, Node]:
-        for name in nodes:
-            if name in RESERVED_NAMES:
-                raise ValueError(f"'{name}' is reserved for the request's keys; rename the node")
-        return nodes

@@ -12,12 +12,14 @@ placeholder keeps the value's type (a number stays a number).
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jmespath
 from jmespath import exceptions as jmespath_errors
+from jmespath import functions as jmespath_functions
 from jmespath.parser import ParsedResult
 
 KEYS = "keys"
@@ -61,6 +63,44 @@ def _root_refs(node: Mapping[str, Any]) -> Iterator[str]:
         yield from _root_refs(child)
 
 
+_FUNCTIONS: Mapping[str, Mapping[str, Any]] = jmespath_functions.Functions.FUNCTION_TABLE
+
+
+def _check_functions(ast: Mapping[str, Any]) -> None:
+    """Report unknown functions and wrong argument counts at load time, not on the first request.
+
+    jmespath itself only finds them while searching.
+    """
+    stack = [ast]
+    while stack:
+        node = stack.pop()
+        children = node.get("children", [])
+        stack.extend(c for c in children if isinstance(c, Mapping))
+        if node["type"] != "function_expression":
+            continue
+        name = str(node["value"])
+        spec = _FUNCTIONS.get(name)
+        if spec is None:
+            known = ", ".join(sorted(_FUNCTIONS))
+            raise ExpressionError(f"unknown function {name}() (known: {known})")
+        signature: list[Mapping[str, Any]] = spec["signature"]
+        variadic = bool(signature) and bool(signature[-1].get("variadic"))
+        if len(children) < len(signature) or (not variadic and len(children) > len(signature)):
+            wanted = f"at least {len(signature)}" if variadic else str(len(signature))
+            raise ExpressionError(f"{name}() takes {wanted} argument(s), got {len(children)}")
+
+
+def _parse_problem(exc: jmespath_errors.JMESPathError) -> str:
+    """jmespath's error in one line; its own text spans three (message, expression, caret)."""
+    if isinstance(exc, jmespath_errors.IncompleteExpressionError):
+        return f"incomplete expression at position {exc.lex_position}"
+    if isinstance(exc, jmespath_errors.LexerError):
+        return f"{exc.message} at position {exc.lexer_position}"
+    if isinstance(exc, jmespath_errors.ParseError):
+        return f"{exc.msg} at position {exc.lex_position}"
+    return str(exc).strip().splitlines()[0]
+
+
 @dataclass(frozen=True)
 class Expression:
     """A compiled JMESPath expression and the top-level names it reads."""
@@ -74,11 +114,23 @@ class Expression:
         if not isinstance(source, str) or not source.strip():
             raise ExpressionError("expression is empty")
         try:
-            parsed = jmespath.compile(source)
+            with warnings.catch_warnings():
+                # jmespath accepts `text` that is not JSON with only a warning (JEP-12): refuse it.
+                warnings.simplefilter("error", PendingDeprecationWarning)
+                parsed = jmespath.compile(source)
+            refs = frozenset(_root_refs(parsed.parsed))
+            _check_functions(parsed.parsed)
         except jmespath_errors.JMESPathError as exc:
-            detail = str(exc).strip().splitlines()[0]
-            raise ExpressionError(f"invalid expression {source!r}: {detail}") from None
-        return cls(source, parsed, frozenset(_root_refs(parsed.parsed)))
+            raise ExpressionError(f"invalid expression {source!r}: {_parse_problem(exc)}") from None
+        except ExpressionError as exc:
+            raise ExpressionError(f"invalid expression {source!r}: {exc}") from None
+        except PendingDeprecationWarning:
+            problem = "a `literal` must be valid JSON; write a string as 'text' or `\"text\"`"
+            raise ExpressionError(f"invalid expression {source!r}: {problem}") from None
+        except RecursionError:
+            # jmespath parses recursively: refuse absurd nesting instead of crashing the loader.
+            raise ExpressionError(f"invalid expression {source[:40]!r}...: nested too deeply") from None
+        return cls(source, parsed, refs)
 
     def search(self, context: Mapping[str, Any]) -> Any:
         try:
@@ -102,8 +154,8 @@ class Expression:
 def _collect_key_refs(node: Mapping[str, Any], found: set[str]) -> None:
     """Collect ``keys.<name>`` read in the root context (inside a filter ``keys`` is the element's)."""
     children: list[Mapping[str, Any]] = node.get("children", [])
-    if node["type"] == "subexpression" and len(children) == 2:
-        left, right = children
+    if node["type"] == "subexpression" and len(children) >= 2:  # jmespath flattens a.b.c into one
+        left, right = children[:2]
         if left["type"] == "field" and left["value"] == KEYS and right["type"] == "field":
             found.add(str(right["value"]))
     for child in _root_children(node):
@@ -210,17 +262,6 @@ class Template:
         if value is None:
             raise RenderError(f"{{{expr.source}}} is null")
         return value
-
-
-def compile_value(value: Any) -> Any:
-    """Compile every string inside a JSON-like value into a Template (recursively)."""
-    if isinstance(value, str):
-        return Template.compile(value)
-    if isinstance(value, Mapping):
-        return {str(k): compile_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [compile_value(v) for v in value]
-    return value
 
 
 def iter_templates(value: Any, where: str = "") -> Iterator[tuple[str, Template]]:

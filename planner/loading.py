@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ def _construct_mapping(
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, Hashable):
+            break  # construct_mapping below reports "found unhashable key" with its line
         line = key_node.start_mark.line + 1
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -57,11 +59,29 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 def config_version(document: Mapping[str, Any]) -> str:
     """Hash of the normalised document (before environment interpolation, so secrets never
     influence it and workers with different secrets agree on the version)."""
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(
+        _string_keys(document), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _interpolate(value: Any, env: Mapping[str, str], missing: list[str], secrets: set[str]) -> Any:
+def _string_keys(value: Any) -> Any:
+    """Mapping keys as strings, as templates see them, so json can sort mixed ``1`` and ``"a"`` keys."""
+    if isinstance(value, Mapping):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
+def _interpolate(
+    value: Any,
+    env: Mapping[str, str],
+    missing: dict[str, tuple[int | str, ...]],
+    secrets: set[str],
+    loc: tuple[int | str, ...] = (),
+) -> Any:
+    """Resolve ``${VAR}`` references; ``missing`` maps each unset variable to where it is first used."""
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
@@ -73,7 +93,7 @@ def _interpolate(value: Any, env: Mapping[str, str], missing: list[str], secrets
             elif default is not None:
                 resolved = default
             else:
-                missing.append(name)
+                missing.setdefault(name, loc)
                 return ""
             if _SECRET_NAME.search(name) and resolved:
                 secrets.add(resolved)
@@ -81,17 +101,30 @@ def _interpolate(value: Any, env: Mapping[str, str], missing: list[str], secrets
 
         return _ENV_REF.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, missing, secrets) for k, v in value.items()}
+        return {k: _interpolate(v, env, missing, secrets, (*loc, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, env, missing, secrets) for v in value]
+        return [_interpolate(v, env, missing, secrets, (*loc, i)) for i, v in enumerate(value)]
     return value
 
 
 def _location(loc: tuple[int | str, ...]) -> tuple[str | None, str]:
     """Split a pydantic error location into (node name, dotted path)."""
     node = str(loc[1]) if len(loc) >= 2 and loc[0] == "nodes" else None
+    if node is not None and loc[2:] == ("[key]",):
+        return node, "name"  # the node's name itself is wrong
     parts = [str(p) for p in (loc[2:] if node else loc)]
     return node, ".".join(parts) or "(top level)"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line: where, what, and the construct it was reading."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        text = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+        if exc.context and exc.context_mark is not None:
+            text += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+        return text
+    return " ".join(str(exc).replace('in "<unicode string>", ', "at ").split())
 
 
 def parse_pipeline(text: str, *, file: str | None = None, env: Mapping[str, str] | None = None) -> Pipeline:
@@ -102,23 +135,24 @@ def parse_pipeline(text: str, *, file: str | None = None, env: Mapping[str, str]
     try:
         document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise ConfigError([Problem(file=label, message=f"invalid YAML: {detail}")]) from None
+        raise ConfigError([Problem(file=label, message=f"invalid YAML: {_yaml_problem(exc)}")]) from None
     if not isinstance(document, dict):
         kind = type(document).__name__ if document is not None else "an empty document"
         raise ConfigError([Problem(file=label, message=f"expected a mapping with 'pipeline:', got {kind}")])
     name = document.get("pipeline")
     pipeline_name = name if isinstance(name, str) else None
-    missing: list[str] = []
+    missing: dict[str, tuple[int | str, ...]] = {}
     secrets: set[str] = set()
     resolved = _interpolate(document, os.environ if env is None else env, missing, secrets)
     problems = [
         Problem(
             file=label,
             pipeline=pipeline_name,
+            node=_location(loc)[0],
+            where=_location(loc)[1],
             message=f"environment variable {var} is not set and has no default (write ${{{var}:-default}})",
         )
-        for var in dict.fromkeys(missing)
+        for var, loc in missing.items()
     ]
     try:
         config = PipelineConfig.model_validate(resolved)

@@ -19,7 +19,6 @@ from planner.expressions import (
     Expression,
     ExpressionError,
     Template,
-    compile_value,
     iter_templates,
 )
 
@@ -147,7 +146,7 @@ def compile_pipeline(
     output_key = _compile_expr(config.output.key, out, where="output.key")
     if output_key is not None:
         _check_refs(output_key.refs, node_names, out, where="output.key")
-    order = _topological_order(nodes, out) if len(nodes) == len(config.nodes) else ()
+    order = _topological_order(nodes, out)
     if out.problems:
         raise ConfigError(out.problems)
     if output_key is None:  # unreachable: a failed compile adds a problem
@@ -201,11 +200,7 @@ def _compile_node(
     source = config.sources.get(node.source)
     if source is None:
         out.add(f"unknown source '{node.source}' {_known(config.sources)}", node=name, where="source")
-    try:
-        request = compile_value(node.request)
-    except ExpressionError as exc:
-        out.add(str(exc), node=name, where="request")
-        request = {}
+    request = _compile_request(node.request, out, node=name, where="request")
     refs: set[str] = set()
     key_refs: set[str] = set()
     for where, template in iter_templates(request, "request"):
@@ -244,8 +239,26 @@ def _compile_node(
     )
 
 
+def _compile_request(value: Any, out: _Collector, *, node: str, where: str) -> Any:
+    """Compile every string of a request into a Template, reporting each bad one at its location."""
+    if isinstance(value, str):
+        try:
+            return Template.compile(value)
+        except ExpressionError as exc:
+            out.add(str(exc), node=node, where=where)
+            return value
+    if isinstance(value, Mapping):
+        return {str(k): _compile_request(v, out, node=node, where=f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compile_request(v, out, node=node, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def _topological_order(nodes: Mapping[str, CompiledNode], out: _Collector) -> tuple[str, ...]:
-    """Kahn's order (stable by name); on a cycle, report it as ``a -> b -> a``."""
+    """Depth-first order (stable by name); on a cycle, report it as ``a -> b -> a``.
+
+    Nodes that failed to compile are absent; cycles among the others are still reported.
+    """
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
     reported: set[frozenset[str]] = set()
@@ -253,7 +266,7 @@ def _topological_order(nodes: Mapping[str, CompiledNode], out: _Collector) -> tu
     def visit(name: str, path: list[str]) -> None:
         state[name] = 1
         path.append(name)
-        for dep in sorted(nodes[name].deps):
+        for dep in sorted(nodes[name].deps & nodes.keys()):  # a node with problems is left out
             if state.get(dep) == 1:
                 cycle = [*path[path.index(dep) :], dep]
                 members = frozenset(cycle)

@@ -18,3 +18,7 @@ def pipeline_json_schema() -> dict[str, Any]:
 def pipeline_json_schema_text() -> str:
     """The schema as the text of ``configs/pipeline.schema.json`` (stable, sorted, newline-ended)."""
     return json.dumps(pipeline_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(pipeline_json_schema_text(), end="")

@@ -267,8 +267,11 @@ class RequestState:
             try:
                 data[fname] = expr.search(self._context)
             except RenderError as exc:
-                errors[f"fields.{fname}"] = NodeError(kind="field", message=str(exc))
-                continue
+                if not any(self._nodes[n].state is NodeState.SKIPPED for n in expr.nodes):
+                    errors[f"fields.{fname}"] = NodeError(kind="field", message=str(exc))
+                    continue
+                # A skip is not an error: ``length(skipped.items)`` is null, like ``skipped.items``.
+                data[fname] = None
             lineage[fname] = self._lineage(expr.nodes)
         required_failed = any(
             node.state is NodeState.FAILED
