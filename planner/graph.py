@@ -27,6 +27,8 @@ class GraphShape:
     dependents: Mapping[str, tuple[str, ...]]
     levels: tuple[tuple[str, ...], ...]
     key_names: frozenset[str]
+    index: Mapping[str, int]
+    """Each node's position in ``nodes`` (a topological order)."""
 
     def critical_path(self, cost: Mapping[str, float] | None = None) -> tuple[tuple[str, ...], float]:
         """The costliest dependency chain; each node costs ``cost[node]`` (default 1)."""
@@ -109,6 +111,7 @@ def graph_shape(pipeline: Pipeline, fields: Iterable[str] | None = None) -> Grap
         dependents=dependents,
         levels=levels,
         key_names=frozenset(key_names),
+        index={n: i for i, n in enumerate(order)},
     )
     if len(pipeline.shapes) >= MAX_CACHED_SHAPES:
         pipeline.shapes.pop(next(iter(pipeline.shapes)))

@@ -14,6 +14,7 @@ changes nothing. Time is passed in as epoch milliseconds.
 from __future__ import annotations
 
 import enum
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,7 +175,7 @@ class RequestState:
         self._remaining -= 1
         if now_ms >= self.deadline_at_ms:
             return self.expire(now_ms)
-        return self._advance(now_ms)
+        return self._advance(now_ms, outcome.node)
 
     def expire(self, now_ms: float) -> Step:
         """The deadline passed: everything unfinished is an error, the profile goes out now."""
@@ -193,35 +194,53 @@ class RequestState:
         self._remaining = 0
         return Step(emission=self._finish(now_ms, deadline_passed=True))
 
-    def _advance(self, now_ms: float) -> Step:
+    def _advance(self, now_ms: float, finished: str | None = None) -> Step:
+        """Settle every node that may have become ready: all of them at start, else the
+        dependents of the node that just ``finished`` (and, in turn, of those skipped or failed
+        here). A heap keeps them in topological order, so the cost follows the nodes touched,
+        not the graph's size."""
         tasks: list[Task] = []
         skipped: list[str] = []
         pipeline = self.plan.pipeline
-        for name in self.plan.nodes:
+        shape = self.plan.shape
+        index = shape.index
+        queue = [index[n] for n in (shape.dependents[finished] if finished else shape.nodes)]
+        heapq.heapify(queue)
+        seen: set[int] = set()
+        while queue:
+            position = heapq.heappop(queue)
+            if position in seen:
+                continue
+            seen.add(position)
+            name = shape.nodes[position]
             node = self._nodes[name]
             if node.state is not NodeState.PENDING:
                 continue
-            deps = self.plan.shape.deps[name]
+            deps = shape.deps[name]
             if not all(self._nodes[d].state.terminal for d in deps):
                 continue
             compiled = pipeline.nodes[name]
+            settled = True
             failed = sorted(d for d in deps if self._nodes[d].state is NodeState.FAILED)
-            if failed:
-                self._fail(name, "dependency_failed", f"not run: dependency '{failed[0]}' failed")
-                continue
             skipped_deps = sorted(d for d in deps if self._nodes[d].state is NodeState.SKIPPED)
-            if skipped_deps:
-                self._skip(name, f"dependency '{skipped_deps[0]}' was skipped")
-                skipped.append(name)
-                continue
             try:
-                if compiled.when is not None and not _truthy(compiled.when.search(self._context)):
+                if failed:
+                    self._fail(name, "dependency_failed", f"not run: dependency '{failed[0]}' failed")
+                elif skipped_deps:
+                    self._skip(name, f"dependency '{skipped_deps[0]}' was skipped")
+                    skipped.append(name)
+                elif compiled.when is not None and not _truthy(compiled.when.search(self._context)):
                     self._skip(name, f"when: {compiled.when.source} is false")
                     skipped.append(name)
-                    continue
-                request = compiled.render_request(self._context)
+                else:
+                    settled = False
+                    request = compiled.render_request(self._context)
             except RenderError as exc:
                 self._fail(name, "render", f"cannot build the request: {exc}")
+                settled = True
+            if settled:
+                for dependent in shape.dependents[name]:
+                    heapq.heappush(queue, index[dependent])
                 continue
             node.state = NodeState.DISPATCHED
             tasks.append(
