@@ -13,11 +13,34 @@ import sys
 from collections.abc import Awaitable, Callable
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(trace_id)s %(span_id)s"
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+class TraceContextFilter(logging.Filter):
+    """Adds the current span's ``trace_id`` and ``span_id`` to every record (empty outside a span)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from opentelemetry import trace
+
+        ctx = trace.get_current_span().get_span_context()
+        record.trace_id = f"{ctx.trace_id:032x}" if ctx.is_valid else ""
+        record.span_id = f"{ctx.span_id:016x}" if ctx.is_valid else ""
+        return True
+
+
+def setup_logging(level: str = "INFO", *, json_format: bool = False) -> None:
+    """Plain lines for people, or one JSON object a line (with trace and request ids) for machines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(TraceContextFilter())
+    if json_format:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    for noisy in ("aiokafka", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def run_until_signalled(main: Awaitable[None], stop: Callable[[], None]) -> None:

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
 
+    log_format: Literal["text", "json"] = Field("text", description="json: one object a line with trace ids.")
+    prometheus_port: int = Field(0, ge=0, le=65535, description="Serve /metrics on 127.0.0.1 (0: off).")
+    metrics_host: str = Field("127.0.0.1", description="Interface of the Prometheus endpoint.")
+
     demo_port: int = Field(8700, ge=1, le=65535)
     demo_host: str = "127.0.0.1"
 
