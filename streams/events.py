@@ -137,9 +137,10 @@ class TaskEvent(_Event):
     retries: int
     deadline_at_ms: float
     reply_partition: int = Field(..., ge=0, description="Partition of graphfetch.results for the result.")
+    dispatched_at_ms: float = Field(0.0, description="When it was published, for the queueing span.")
 
     @classmethod
-    def from_task(cls, task: Task, *, reply_partition: int) -> TaskEvent:
+    def from_task(cls, task: Task, *, reply_partition: int, dispatched_at_ms: float = 0.0) -> TaskEvent:
         return cls(
             task_id=task.task_id,
             request_id=task.request_id,
@@ -153,6 +154,7 @@ class TaskEvent(_Event):
             retries=task.retries,
             deadline_at_ms=task.deadline_at_ms,
             reply_partition=reply_partition,
+            dispatched_at_ms=dispatched_at_ms,
         )
 
     def to_task(self) -> Task:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -58,3 +59,84 @@ def setup_tracing(service_name: str) -> None:
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(), max_queue_size=4096))
     trace.set_tracer_provider(provider)
+
+
+def dispatch_span_headers(*, node: str, task_id: str, topic: str) -> list[tuple[str, bytes]]:
+    """Record a task's dispatch as a producer span under the current span; headers carry it on."""
+    with tracer.start_as_current_span(
+        f"dispatch {node}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "graphfetch.node": node,
+            "graphfetch.task_id": task_id,
+        },
+    ) as span:
+        return headers_for(span)
+
+
+def record_skip(*, node: str, reason: str) -> None:
+    """A node skipped by its ``when:`` (or a skipped dependency), as a zero-length span."""
+    with tracer.start_as_current_span(
+        f"skip {node}",
+        attributes={"graphfetch.node": node, "graphfetch.skipped": True, "graphfetch.reason": reason},
+    ):
+        pass
+
+
+def record_queue(*, node: str, dispatched_at_ms: float, picked_at_ms: float) -> None:
+    """The time a task waited between its dispatch and a connector worker picking it up."""
+    span = tracer.start_span(
+        f"queue {node}",
+        start_time=int(dispatched_at_ms * 1_000_000),
+        attributes={
+            "graphfetch.node": node,
+            "graphfetch.queue_ms": max(0.0, picked_at_ms - dispatched_at_ms),
+        },
+    )
+    span.end(end_time=int(max(picked_at_ms, dispatched_at_ms) * 1_000_000))
+
+
+class AttemptSpans:
+    """Turns a fetch's attempt events into one child span per attempt; retries, timeouts and breaker
+    decisions become span events. Use as the ``observer`` of a fetch; call :meth:`close` after it."""
+
+    def __init__(self, parent: Span, *, attributes: dict[str, str] | None = None) -> None:
+        self._parent = parent
+        self._context = trace.set_span_in_context(parent)
+        self._attributes = attributes or {}
+        self._open: Span | None = None
+
+    def __call__(self, event: Any) -> None:
+        attributes: dict[str, str | int | float] = {"graphfetch.attempt": event.attempt}
+        if event.error_kind:
+            attributes["error.type"] = event.error_kind
+        if event.message:
+            attributes["message"] = event.message
+        if event.delay_ms is not None:
+            attributes["graphfetch.delay_ms"] = round(event.delay_ms, 3)
+        if event.latency_ms is not None:
+            attributes["graphfetch.latency_ms"] = round(event.latency_ms, 3)
+        kind = event.kind
+        if kind == "attempt_start":
+            self.close()
+            self._open = tracer.start_span(
+                f"attempt {event.attempt}",
+                context=self._context,
+                kind=trace.SpanKind.CLIENT,
+                attributes={**self._attributes, "graphfetch.attempt": event.attempt},
+            )
+        elif kind in ("attempt_failed", "succeeded") and self._open is not None:
+            if kind == "attempt_failed":
+                self._open.add_event("timeout" if event.error_kind == "timeout" else "failed", attributes)
+                self._open.set_status(trace.StatusCode.ERROR, event.error_kind or "failed")
+            self.close()
+        else:
+            self._parent.add_event(kind, attributes)
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.end()
+            self._open = None

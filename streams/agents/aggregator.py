@@ -21,17 +21,26 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
 
 from planner import Emission, GraphfetchError, NodeError, Profile, RequestState, Step, Timing, graph_shape
 from planner.graph import Plan
 from planner.profile import iso_ms
+from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
 from streams.execution import now_ms
 from streams.offsets import PartitionOffsets
-from streams.telemetry import context_from, headers_for, trace_id_of, tracer
+from streams.telemetry import (
+    context_from,
+    dispatch_span_headers,
+    headers_for,
+    record_skip,
+    trace_id_of,
+    tracer,
+)
 
 log = logging.getLogger(__name__)
 COMPLETED_REMEMBERED = 50_000
@@ -69,9 +78,13 @@ class AggregatorAgent(Agent):
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._pending_sends: set[asyncio.Task[None]] = set()
+        self._gauge = metrics.register_gauge("graphfetch.requests.in_flight", self.in_flight)
 
     def topics(self) -> list[str]:
         return [self.settings.results_topic]
+
+    def in_flight(self) -> list[tuple[float, dict[str, str]]]:
+        return [(float(sum(len(p.live) for p in self._parts.values())), {})]
 
     # -- partitions and offsets -------------------------------------------------
 
@@ -146,8 +159,23 @@ class AggregatorAgent(Agent):
         if live is None or live.state is None:
             self.ctx.count("results.unmatched")  # late, duplicate, or for a finished request
             return
-        step = live.state.apply(event.to_outcome(), now_ms())
-        self._after_step(tp, part, live, step)
+        with tracer.start_as_current_span(
+            f"aggregate {event.node}",
+            context=context_from(record.headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.destination.partition": record.partition,
+                "messaging.kafka.message.offset": record.offset,
+                "graphfetch.request_id": event.request_id,
+                "graphfetch.node": event.node,
+                "graphfetch.outcome": "failed" if event.failure else "ok",
+            },
+        ):
+            step = live.state.apply(event.to_outcome(), now_ms())
+            self._after_step(tp, part, live, step)
 
     async def _on_accepted(
         self, tp: TopicPartition, part: _Partition, record: Record, event: AcceptedEvent
@@ -188,7 +216,11 @@ class AggregatorAgent(Agent):
         heapq.heappush(self._deadlines, (state.deadline_at_ms, tp.partition, rid))
         if self._deadlines[0][2] == rid:
             self._wake.set()
-        self._after_step(tp, part, live, state.start(now_ms()))
+        token = otel_context.attach(parent)
+        try:
+            self._after_step(tp, part, live, state.start(now_ms()))
+        finally:
+            otel_context.detach(token)
 
     def _failure(self, event: AcceptedEvent, reason: str) -> Emission:
         """A failed profile for a request whose pipeline version cannot be had here."""
@@ -213,6 +245,10 @@ class AggregatorAgent(Agent):
         return Emission(profile=profile, key=None, topic=topic)
 
     def _after_step(self, tp: TopicPartition, part: _Partition, live: _Live, step: Step) -> None:
+        """Act on a step, in the current trace context (spawned sends inherit it)."""
+        for node in step.skipped:
+            reason = live.state.skip_reason(node) if live.state is not None else None
+            record_skip(node=node, reason=reason or "")
         if step.tasks:
             self._spawn(self._dispatch(tp, live, step))
         if step.emission is not None and live.state is not None:
@@ -246,13 +282,14 @@ class AggregatorAgent(Agent):
         producer, settings = self.ctx.producer, self.settings
         sends = []
         for task in step.tasks:
-            event = TaskEvent.from_task(task, reply_partition=tp.partition)
+            topic = settings.tasks_topic(task.connector)
+            event = TaskEvent.from_task(task, reply_partition=tp.partition, dispatched_at_ms=now_ms())
             sends.append(
                 await producer.send(
-                    settings.tasks_topic(task.connector),
+                    topic,
                     event.model_dump_json().encode(),
                     key=task.task_id.encode(),
-                    headers=live.headers,
+                    headers=dispatch_span_headers(node=task.node, task_id=task.task_id, topic=topic),
                 )
             )
         await asyncio.gather(*sends)
@@ -262,7 +299,10 @@ class AggregatorAgent(Agent):
         profile = emission.profile
         with tracer.start_as_current_span(
             f"publish {profile.pipeline}",
-            context=context_from(live.headers),
+            # A child of what finished the request (its last result, or its deadline) when there is one.
+            context=None
+            if trace.get_current_span().get_span_context().is_valid
+            else context_from(live.headers),
             kind=trace.SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "kafka",
@@ -282,6 +322,10 @@ class AggregatorAgent(Agent):
             )
         await ack
         self.ctx.count(f"profiles.{profile.status}")
+        metrics.request_duration.record(
+            profile.timing.latency_ms,
+            {"graphfetch.pipeline": profile.pipeline, "graphfetch.status": profile.status},
+        )
         marker = CompletedEvent(request_id=profile.request_id, status=profile.status)
         await (
             await producer.send(
@@ -326,9 +370,18 @@ class AggregatorAgent(Agent):
             live = part.live.get(rid)
             if live is not None and live.state is not None and not live.state.finished:
                 self.ctx.count("requests.deadline")
-                self._after_step(tp, part, live, live.state.expire(now))
+                with tracer.start_as_current_span(
+                    f"deadline {live.state.plan.pipeline.name}",
+                    context=context_from(live.headers),
+                    attributes={
+                        "graphfetch.request_id": rid,
+                        "graphfetch.deadline_ms": float(live.state.deadline_ms or 0),
+                    },
+                ):
+                    self._after_step(tp, part, live, live.state.expire(now))
 
     async def drain(self, timeout_s: float) -> None:
+        self._gauge()
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

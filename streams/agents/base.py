@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from streams import metrics
 from streams.kafka import make_consumer
 from streams.settings import Settings
 from streams.sources import SourcePool
@@ -80,6 +81,7 @@ class Agent(abc.ABC):
         self.consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self._last_commit = 0.0
+        self._position: dict[TopicPartition, int] = {}
 
     @abc.abstractmethod
     def topics(self) -> list[str]:
@@ -120,6 +122,7 @@ class Agent(abc.ABC):
         self.consumer = consumer
         consumer.subscribe(self.topics(), listener=_Listener(self))
         await consumer.start()
+        unregister = metrics.register_gauge("graphfetch.consumer.lag", self.lag)
         try:
             while not self._stopping.is_set():
                 batch = await self._poll(consumer)
@@ -135,6 +138,7 @@ class Agent(abc.ABC):
                 await self.drain(timeout_s=5.0)
             await self.commit()
             await consumer.stop()
+            unregister()
             self.state = AgentState.STOPPED
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
@@ -150,7 +154,26 @@ class Agent(abc.ABC):
                 await poll
             return {}
         result: dict[TopicPartition, list[Record]] = poll.result()
+        for tp, records in result.items():
+            self._position[tp] = records[-1].offset + 1
         return result
+
+    def lag(self) -> list[tuple[float, dict[str, str]]]:
+        """Records behind the high watermark per assigned partition (approximate on brokers that
+        report the watermark late, such as Tansu after batched writes)."""
+        consumer = self.consumer
+        if consumer is None:
+            return []
+        out = []
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            behind = max(0, high - self._position.get(tp, high))
+            out.append(
+                (float(behind), {"messaging.destination.name": tp.topic, "partition": str(tp.partition)})
+            )
+        return out
 
     def poll_limit(self) -> int:
         return self.max_batch

@@ -14,16 +14,17 @@ import contextlib
 import logging
 
 from aiokafka import TopicPartition
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from connectors import AttemptEvent
 from planner import Failure, Outcome
+from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import ResultEvent, TaskEvent
-from streams.execution import AttemptObserver, execute_task
+from streams.execution import execute_task, now_ms
 from streams.offsets import OffsetTracker
-from streams.telemetry import context_from, headers_for, tracer
+from streams.telemetry import AttemptSpans, context_from, headers_for, record_queue, tracer
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ class ConnectorAgent(Agent):
         self._offsets = OffsetTracker()
         self._running: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
+        self._gauge = metrics.register_gauge(
+            "graphfetch.tasks.in_flight", lambda: [(float(len(self._running)), {})]
+        )
 
     def topics(self) -> list[str]:
         return [self.settings.tasks_topic(c) for c in self._connectors]
@@ -78,14 +82,27 @@ class ConnectorAgent(Agent):
             log.error("%s: invalid task event, skipped: %s", coordinates(record), exc.errors()[:1])
             self._offsets.finish(tp, record.offset)
             return
+        parent = context_from(record.headers)
+        picked_at = now_ms()
+        if task.dispatched_at_ms:
+            token = otel_context.attach(parent)
+            try:
+                record_queue(node=task.node, dispatched_at_ms=task.dispatched_at_ms, picked_at_ms=picked_at)
+            finally:
+                otel_context.detach(token)
         pipeline = self.ctx.store.known_version(task.pipeline, task.config_version)
         if pipeline is None:
             pipeline = await self.ctx.store.version(task.pipeline, task.config_version)
         with tracer.start_as_current_span(
             f"fetch {task.node}",
-            context=context_from(record.headers),
+            context=parent,
             kind=trace.SpanKind.CONSUMER,
             attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.destination.partition": record.partition,
+                "messaging.kafka.message.offset": record.offset,
                 "graphfetch.pipeline": task.pipeline,
                 "graphfetch.request_id": task.request_id,
                 "graphfetch.node": task.node,
@@ -104,10 +121,20 @@ class ConnectorAgent(Agent):
                     attempts=0,
                 )
             else:
-                outcome = await execute_task(
-                    task.to_task(), pipeline=pipeline, sources=self.ctx.sources, observer=_span_events(span)
+                attempts = AttemptSpans(
+                    span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source}
                 )
+                try:
+                    outcome = await execute_task(
+                        task.to_task(), pipeline=pipeline, sources=self.ctx.sources, observer=attempts
+                    )
+                finally:
+                    attempts.close()
             span.set_attribute("graphfetch.attempts", outcome.attempts)
+            labels = {"graphfetch.pipeline": task.pipeline, "graphfetch.node": task.node}
+            metrics.node_duration.record(outcome.latency_ms, labels)
+            if outcome.failure is not None:
+                metrics.node_errors.add(1, {**labels, "error.type": outcome.failure.kind})
             if outcome.failure is not None:
                 span.set_status(trace.StatusCode.ERROR, outcome.failure.kind)
             headers = headers_for(span)
@@ -125,6 +152,7 @@ class ConnectorAgent(Agent):
         self._offsets.finish(tp, record.offset)
 
     async def drain(self, timeout_s: float) -> None:
+        self._gauge()
         if not self._running:
             return
         _, pending = await asyncio.wait(set(self._running), timeout=timeout_s)
@@ -133,19 +161,3 @@ class ConnectorAgent(Agent):
         for job in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await job
-
-
-def _span_events(span: trace.Span) -> AttemptObserver:
-    def observe(event: AttemptEvent) -> None:
-        attributes: dict[str, str | int | float] = {"attempt": event.attempt}
-        if event.error_kind:
-            attributes["error.type"] = event.error_kind
-        if event.message:
-            attributes["message"] = event.message
-        if event.delay_ms is not None:
-            attributes["delay_ms"] = event.delay_ms
-        if event.latency_ms is not None:
-            attributes["latency_ms"] = event.latency_ms
-        span.add_event(event.kind, attributes=attributes)
-
-    return observe

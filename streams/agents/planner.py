@@ -21,11 +21,12 @@ from opentelemetry import trace
 
 from planner import RequestError, RequestState, plan_request
 from planner.profile import iso_ms
+from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import AcceptedEvent, DeadLetter, RecordCoordinates, TaskEvent
 from streams.execution import now_ms
 from streams.intake import decode_request, derived_request_id
-from streams.telemetry import context_from, headers_for, tracer
+from streams.telemetry import context_from, dispatch_span_headers, headers_for, record_skip, tracer
 
 log = logging.getLogger(__name__)
 DLQ_VALUE_LIMIT = 65_536
@@ -42,6 +43,7 @@ class _Planned:
     partition: int
     tasks: list[TaskEvent]
     headers: list[tuple[str, bytes]]
+    task_headers: list[list[tuple[str, bytes]]]
 
 
 class PlannerAgent(Agent):
@@ -100,18 +102,20 @@ class PlannerAgent(Agent):
         await asyncio.gather(*sends)
         task_sends: list[Awaitable[object]] = []
         for p in planned:
-            for task in p.tasks:
+            for task, headers in zip(p.tasks, p.task_headers, strict=True):
                 task_sends.append(
                     await producer.send(
                         settings.tasks_topic(task.connector),
                         task.model_dump_json().encode(),
                         key=task.task_id.encode(),
-                        headers=p.headers,
+                        headers=headers,
                     )
                 )
         await asyncio.gather(*task_sends)
         self.ctx.count("requests.accepted", len(planned))
         self.ctx.count("requests.dead_lettered", len(dead))
+        for d in dead:
+            metrics.dead_letters.add(1, {"graphfetch.dlq.code": d.code})
         for tp, records in batch.items():
             self._done[tp] = records[-1].offset + 1
 
@@ -156,7 +160,16 @@ class PlannerAgent(Agent):
             )
             step = state.start(received)
             partition = results_partition(request_id, partitions)
-            tasks = [TaskEvent.from_task(t, reply_partition=partition) for t in step.tasks]
+            tasks = [
+                TaskEvent.from_task(t, reply_partition=partition, dispatched_at_ms=received)
+                for t in step.tasks
+            ]
+            task_headers = [
+                dispatch_span_headers(node=t.node, task_id=t.task_id, topic=settings.tasks_topic(t.connector))
+                for t in tasks
+            ]
+            for node in step.skipped:
+                record_skip(node=node, reason=state.skip_reason(node) or "")
             span.set_attribute("graphfetch.tasks", len(tasks))
             headers = headers_for(span)
         accepted = AcceptedEvent(
@@ -170,7 +183,9 @@ class PlannerAgent(Agent):
             dispatched=[t.task_id for t in tasks],
             source=RecordCoordinates(topic=record.topic, partition=record.partition, offset=record.offset),
         )
-        return _Planned(accepted=accepted, partition=partition, tasks=tasks, headers=headers)
+        return _Planned(
+            accepted=accepted, partition=partition, tasks=tasks, headers=headers, task_headers=task_headers
+        )
 
     def _dead_letter(self, record: Record, exc: RequestError) -> DeadLetter:
         log.warning("%s -> DLQ (%s): %s", coordinates(record), exc.code, exc)
