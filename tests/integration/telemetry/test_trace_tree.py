@@ -83,7 +83,9 @@ async def test_request_is_one_trace_from_producer_to_profile(
     folder = tmp_path / "configs"
     folder.mkdir()
     output = f"{unique_name}.profiles"
-    (folder / "customer360.yaml").write_text(CONFIG.read_text().replace("topic: profiles.enriched", f"topic: {output}"))
+    (folder / "customer360.yaml").write_text(
+        CONFIG.read_text().replace("topic: profiles.enriched", f"topic: {output}")
+    )
     settings = _settings(kafka_bootstrap, unique_name, folder)
     pipelines = load_catalog([folder])
     # Two workers as two "processes": planning and aggregation apart from fetching.
@@ -114,7 +116,9 @@ async def test_request_is_one_trace_from_producer_to_profile(
     assert profile["trace_id"] == trace_id, "the graph's trace must join the producer's"
     assert profile["status"] == "partial" and profile["errors"]["loyalty"]["attempts"] == 3
 
-    spans = [s for s in exporter.get_finished_spans() if s.context.trace_id == root.get_span_context().trace_id]
+    spans = [
+        s for s in exporter.get_finished_spans() if s.context.trace_id == root.get_span_context().trace_id
+    ]
     names = [s.name for s in spans]
     by_id = {s.context.span_id: s for s in spans}
     children = _children(spans)
