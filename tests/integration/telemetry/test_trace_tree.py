@@ -114,7 +114,8 @@ async def test_request_is_one_trace_from_producer_to_profile(
     assert profile is not None, "no profile within 60 s"
     trace_id = f"{root.get_span_context().trace_id:032x}"
     assert profile["trace_id"] == trace_id, "the graph's trace must join the producer's"
-    assert profile["status"] == "partial" and profile["errors"]["loyalty"]["attempts"] == 3
+    assert profile["status"] == "partial"
+    assert profile["errors"]["loyalty"]["attempts"] == 3
 
     spans = [
         s for s in exporter.get_finished_spans() if s.context.trace_id == root.get_span_context().trace_id
@@ -127,7 +128,8 @@ async def test_request_is_one_trace_from_producer_to_profile(
         if span is not root and span.name != "producer send":
             assert span.parent is not None and span.parent.span_id in by_id, f"orphan span {span.name}"
     plan = next(s for s in spans if s.name == "plan customer360")
-    assert plan.parent is not None and plan.parent.span_id == root.get_span_context().span_id
+    assert plan.parent is not None
+    assert plan.parent.span_id == root.get_span_context().span_id
     for node in ("customer", "tickets", "orders", "credit", "loyalty"):
         fetch = next(s for s in spans if s.name == f"fetch {node}")
         dispatch = by_id[fetch.parent.span_id]  # type: ignore[union-attr]
@@ -139,9 +141,11 @@ async def test_request_is_one_trace_from_producer_to_profile(
     assert [e.name for e in loyalty_fetch.events].count("retry_scheduled") == 2
     # credit of C00042 is 652: risk is skipped by its when:, and says so.
     skip = next(s for s in spans if s.name == "skip risk")
-    assert skip.attributes is not None and skip.attributes["graphfetch.skipped"] is True
+    assert skip.attributes is not None
+    assert skip.attributes["graphfetch.skipped"] is True
     assert "fetch risk" not in names
     publish = next(s for s in spans if s.name == "publish customer360")
-    assert publish.attributes is not None and publish.attributes["graphfetch.request_id"] == request_id
+    assert publish.attributes is not None
+    assert publish.attributes["graphfetch.request_id"] == request_id
     for span in spans:  # key values never become attributes
         assert "C00042" not in json.dumps(dict(span.attributes or {}))
