@@ -126,7 +126,8 @@ async def test_request_is_one_trace_from_producer_to_profile(
     # Every span of the trace hangs off the producer's span: one tree, no orphan roots.
     for span in spans:
         if span is not root and span.name != "producer send":
-            assert span.parent is not None and span.parent.span_id in by_id, f"orphan span {span.name}"
+            assert span.parent is not None, f"orphan span {span.name}"
+            assert span.parent.span_id in by_id, f"orphan span {span.name}"
     plan = next(s for s in spans if s.name == "plan customer360")
     assert plan.parent is not None
     assert plan.parent.span_id == root.get_span_context().span_id
