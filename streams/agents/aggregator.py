@@ -195,7 +195,9 @@ class AggregatorAgent(Agent):
                 )
             shape = graph_shape(pipeline, event.fields)
         except GraphfetchError as exc:
-            log.error("%s: cannot rebuild request %s: %s", coordinates(record), rid, exc)
+            log.error(
+                "%s: cannot rebuild request %s: %s", coordinates(record), rid, exc, extra={"request_id": rid}
+            )
             self.ctx.count("requests.unbuildable")
             live = _Live(state=None, offset=record.offset, headers=list(record.headers or ()))
             part.live[rid] = live
@@ -322,6 +324,14 @@ class AggregatorAgent(Agent):
             )
         await ack
         self.ctx.count(f"profiles.{profile.status}")
+        if profile.status != "complete":
+            log.info(
+                "request %s: %s profile (%s)",
+                profile.request_id,
+                profile.status,
+                ", ".join(f"{k}: {v.kind}" for k, v in profile.errors.items()),
+                extra={"request_id": profile.request_id},
+            )
         metrics.request_duration.record(
             profile.timing.latency_ms,
             {"graphfetch.pipeline": profile.pipeline, "graphfetch.status": profile.status},
