@@ -46,7 +46,9 @@ class NullConnector(Connector[NullSettings]):
         return None
 
     async def _fetch(self, request: Mapping[str, Any]) -> Any:
-        spec = _validation.parse(NullRequest, request, error=InvalidRequest, source=self.source, prefix="request")
+        spec = _validation.parse(
+            NullRequest, request, error=InvalidRequest, source=self.source, prefix="request"
+        )
         delay = spec.sleep_ms if spec.sleep_ms is not None else self.settings.sleep_ms
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)

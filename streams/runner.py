@@ -35,7 +35,9 @@ def setup_logging(level: str = "INFO", *, json_format: bool = False) -> None:
     if json_format:
         from pythonjsonlogger.json import JsonFormatter
 
-        handler.setFormatter(JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger"}))
+        handler.setFormatter(
+            JsonFormatter(JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger"})
+        )
     else:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -70,7 +70,9 @@ def test_builtins_are_known() -> None:
 
 
 def test_unknown_name_lists_the_known_names() -> None:
-    with pytest.raises(UnknownConnector, match=r"unknown connector 'mongo'; known connectors: http, null, sql"):
+    with pytest.raises(
+        UnknownConnector, match=r"unknown connector 'mongo'; known connectors: http, null, sql"
+    ):
         ConnectorRegistry(entry_points=[]).get("mongo")
 
 
