@@ -21,6 +21,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -84,7 +85,7 @@ class AggregatorAgent(Agent):
         return [self.settings.results_topic]
 
     def in_flight(self) -> list[tuple[float, dict[str, str]]]:
-        return [(float(sum(len(p.live) for p in self._parts.values())), {})]
+        return [(float(self.ctx.requests_in_flight), {})]
 
     # -- partitions and offsets -------------------------------------------------
 
@@ -103,6 +104,10 @@ class AggregatorAgent(Agent):
     async def revoked(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._parts.pop(tp, None)
+        self._track()
+
+    def _track(self) -> None:
+        self.ctx.track_requests(sum(len(p.live) for p in self._parts.values()))
 
     def committable(self) -> dict[TopicPartition, int]:
         out: dict[TopicPartition, int] = {}
@@ -128,10 +133,24 @@ class AggregatorAgent(Agent):
                 await self._on_record(tp, part, record)
             if part.replay_until is not None and records[-1].offset + 1 >= part.replay_until:
                 self._end_replay(tp, part)
+        self._track()
 
     async def idle(self) -> None:
-        for tp, part in self._parts.items():
-            if part.replay_until is not None:
+        consumer = self.consumer
+        for tp, part in list(self._parts.items()):
+            if part.replay_until is None or consumer is None:
+                continue
+            # An empty poll right after a rebalance comes before the partition's first fetch:
+            # only a partition fetched since its assignment, and delivered up to its high
+            # watermark, has caught up (else a completed marker still ahead would be missed).
+            high = consumer.highwater(tp) if tp in consumer.assignment() else None
+            if high is None:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # unassigned meanwhile: a rebalance
+                continue
+            if self._parts.get(tp) is part and position >= high:
                 self._end_replay(tp, part)
 
     async def _on_record(self, tp: TopicPartition, part: _Partition, record: Record) -> None:
@@ -350,6 +369,7 @@ class AggregatorAgent(Agent):
         if part.live.pop(profile.request_id, None) is not None:
             part.remember(profile.request_id)
             part.offsets.finish(live.offset)
+            self._track()
 
     # -- deadlines ------------------------------------------------------------------
 

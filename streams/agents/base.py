@@ -40,9 +40,20 @@ class AgentContext:
     store: PipelineStore
     sources: SourcePool
     counters: dict[str, int] = field(default_factory=dict)
+    requests_in_flight: int = 0
+    """Requests this worker's aggregator tracks; its planner stops taking requests at the limit."""
+    capacity: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever ``requests_in_flight`` is below ``settings.max_in_flight_requests``."""
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
+
+    def track_requests(self, in_flight: int) -> None:
+        self.requests_in_flight = in_flight
+        if in_flight < self.settings.max_in_flight_requests:
+            self.capacity.set()
+        else:
+            self.capacity.clear()
 
 
 class AgentState(enum.Enum):
@@ -104,6 +115,9 @@ class Agent(abc.ABC):
     async def revoked(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Partitions are taken away (after a last commit)."""
 
+    async def before_poll(self) -> None:  # noqa: B027 - optional hook
+        """Wait here to apply back-pressure: the loop takes no new records meanwhile."""
+
     async def idle(self) -> None:  # noqa: B027 - optional hook
         """A poll returned nothing: the agent has caught up with its partitions."""
 
@@ -125,6 +139,7 @@ class Agent(abc.ABC):
         unregister = metrics.register_gauge("graphfetch.consumer.lag", self.lag)
         try:
             while not self._stopping.is_set():
+                await self.before_poll()
                 batch = await self._poll(consumer)
                 if batch:
                     await self.handle(batch)

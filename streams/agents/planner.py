@@ -57,6 +57,16 @@ class PlannerAgent(Agent):
     def topics(self) -> list[str]:
         return [self.settings.requests_topic]
 
+    async def before_poll(self) -> None:
+        """Back-pressure: past the worker's in-flight limit, take no request until one finishes."""
+        if self.ctx.requests_in_flight >= self.settings.max_in_flight_requests:
+            self.ctx.count("planner.paused")
+            await self.ctx.capacity.wait()
+
+    def poll_limit(self) -> int:
+        room = self.settings.max_in_flight_requests - self.ctx.requests_in_flight
+        return max(1, min(self.max_batch, room))
+
     def committable(self) -> dict[TopicPartition, int]:
         return dict(self._done)
 
