@@ -33,7 +33,9 @@ class HttpSettings(BaseModel):
         default_factory=dict, description="Sent with every request; values are secret (masked when printed)."
     )
     max_connections: int = Field(100, ge=1, description="Connections the pool may open.")
-    max_keepalive: int = Field(20, ge=0, description="Idle connections the pool keeps.")
+    max_keepalive: int = Field(
+        100, ge=0, description="Idle connections the pool keeps (as many as it opens: no churn)."
+    )
     verify_tls: bool = Field(True, description="Check the server's TLS certificate.")
     connect_timeout_ms: float = Field(1000, gt=0, description="Time to open a connection.")
 
