@@ -1,0 +1,130 @@
+"""The bench machinery end to end at tiny sizes: every runtime measured, outputs written, nothing left running.
+
+Timings are not asserted: they depend on the machine. What is asserted is that
+each runtime answered every request complete, that the report and its files
+are whole, and that no child process (upstreams, broker, workers) survives the
+run, whether it ends normally or is cancelled (what Ctrl-C does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from streams.bench import BenchOptions, BenchReport, Sizes, run_bench, write_outputs
+from streams.cli import app
+
+pytestmark = pytest.mark.integration
+
+TINY = Sizes(
+    single_requests=3,
+    warmup_requests=1,
+    widths=(1, 4),
+    depths=(1, 2),
+    sweep_requests=2,
+    sweep_burst=4,
+    sweep_window=2,
+    load_rates=(10, 20),
+    load_step_s=0.5,
+    memory_in_flight=(2, 4),
+    hop_waits_ms=(5, 10),
+    hop_messages=3,
+    hold_ms=1_500.0,
+    kafka_workers=(1,),
+    min_warmup_s=0.0,
+    fresh_deployments=False,
+)
+
+
+def children() -> list[psutil.Process]:
+    return psutil.Process().children(recursive=True)
+
+
+async def wait_for(predicate, *, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.1)  # polling another process's state: there is no event to await
+    return predicate()
+
+
+async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path):
+    sizes = dataclasses.replace(TINY, fresh_deployments=True)  # as a full run: a deployment per group
+    report = await run_bench(BenchOptions(custom_sizes=sizes, out=tmp_path, progress=False))
+    written = write_outputs(report, tmp_path)
+
+    assert children() == []
+    assert [p.name for p in written] == ["bench.json", "latency-vs-load.png"]
+    assert BenchReport.model_validate(json.loads(written[0].read_text())) == report
+    assert written[1].read_bytes().startswith(b"\x89PNG")
+    by_workload = {s.workload: s for s in report.single}
+    assert set(by_workload) == {"customer360", "customer360-null"}
+    for single in by_workload.values():
+        assert single.levels == 3
+        assert single.tasks == 6
+        assert single.critical_path_ms == 35.0
+        assert {r.runtime for r in single.runtimes} == {"floor", "inprocess", "kafka-1"}
+        assert all(r.e2e.n == TINY.single_requests and r.not_complete == 0 for r in single.runtimes)
+        assert single.inprocess_over_floor is not None
+        assert set(single.kafka_over_inprocess_per_level) == {"kafka-1"}
+    assert report.sweep is not None
+    assert [(p.shape, p.size, p.nodes, p.levels) for p in report.sweep.points] == [
+        ("width", 1, 1, 1),
+        ("width", 4, 4, 1),
+        ("depth", 1, 1, 1),
+        ("depth", 2, 2, 2),
+    ]
+    assert all(p.kafka is not None and p.kafka_cpu_ms_per_request is not None for p in report.sweep.points)
+    assert set(report.load) == {"inprocess", "kafka-1"}
+    for result in report.load.values():
+        assert result.threshold_ms == 70.0
+        assert all(step.sent == round(step.offered_rps * TINY.load_step_s) for step in result.steps)
+    assert [m.runtime for m in report.memory] == ["inprocess", "kafka-1"]
+    assert [s.runtime for s in report.startup] == ["kafka-1"]
+    assert report.startup[0].seconds > 0
+    assert report.hops is not None
+    assert report.hops.fetch_max_wait_ms == [5, 10]
+    assert report.targets
+    assert report.machine.cores >= 1
+
+
+async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path):
+    options = BenchOptions(
+        custom_sizes=TINY, out=tmp_path, progress=False, only=frozenset({"floor", "inprocess"})
+    )
+    report = await run_bench(options)
+
+    assert {r.runtime for s in report.single for r in s.runtimes} == {"floor", "inprocess"}
+    assert report.startup == []
+    assert report.hops is None
+    assert set(report.load) == {"inprocess"}
+    assert children() == []
+
+
+async def test_cancelled_bench_leaves_no_process_running(tmp_path):
+    run = asyncio.ensure_future(run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False)))
+
+    def worker_running() -> bool:
+        return any("worker" in " ".join(child.cmdline()) for child in children())
+
+    try:
+        assert await wait_for(worker_running, timeout_s=90), "no worker process was started"
+    finally:
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    assert children() == []
+
+
+def test_bench_refuses_an_unknown_runtime():
+    result = CliRunner().invoke(app, ["bench", "--only", "floor,gpu"])
+
+    assert result.exit_code == 1
+    assert "unknown runtime 'gpu'" in result.output
