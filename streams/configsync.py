@@ -102,7 +102,7 @@ class ConfigSync:
         await ensure_topics(
             settings.bootstrap, [config_topic_spec(settings)], **settings.kafka_security_options()
         )
-        consumer = make_consumer(settings, group_id=None)
+        consumer = make_consumer(settings, group_id=None, fetch_max_wait_ms=100)  # rare changes: poll gently
         await consumer.start()
         stop = asyncio.ensure_future(self._stopping.wait())
         try:

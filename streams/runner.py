@@ -45,6 +45,20 @@ def setup_logging(level: str = "INFO", *, json_format: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def run_service(main: Awaitable[None], stop: Callable[[], None], *, event_loop: str = "auto") -> None:
+    """Run a long-lived service on uvloop when it is installed (``auto``), or on asyncio's loop."""
+    if event_loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":
+                raise RuntimeError("GRAPHFETCH_EVENT_LOOP=uvloop needs uvloop: pip install uvloop") from None
+        else:
+            uvloop.run(run_until_signalled(main, stop))
+            return
+    asyncio.run(run_until_signalled(main, stop))
+
+
 async def run_until_signalled(main: Awaitable[None], stop: Callable[[], None]) -> None:
     """Await ``main``; on the first signal call ``stop`` and restore the default handlers."""
     loop = asyncio.get_running_loop()

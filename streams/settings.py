@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = None
 
     log_format: Literal["text", "json"] = Field("text", description="json: one object a line with trace ids.")
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="Workers run on uvloop when it is installed (auto)."
+    )
     prometheus_port: int = Field(0, ge=0, le=65535, description="Serve /metrics on 127.0.0.1 (0: off).")
     metrics_host: str = Field("127.0.0.1", description="Interface of the Prometheus endpoint.")
 

@@ -32,11 +32,19 @@ class SourcePool:
     def __init__(self, *, registry: ConnectorRegistry | None = None) -> None:
         self._registry = registry or default_registry()
         self._sources: dict[str, ResilientSource] = {}
+        self._idents: dict[
+            int, tuple[Source, str, str]
+        ] = {}  # id(source) -> (source kept alive, name, ident)
         self._starting: dict[str, asyncio.Future[ResilientSource]] = {}
         self._closed = False
 
     async def get(self, name: str, source: Source) -> ResilientSource:
-        ident = source_identity(name, source)
+        known = self._idents.get(id(source))
+        if known is not None and known[0] is source and known[1] == name:
+            ident = known[2]
+        else:  # hashing settings costs ~50 us: once per source object, not once per fetch
+            ident = source_identity(name, source)
+            self._idents[id(source)] = (source, name, ident)
         ready = self._sources.get(ident)
         if ready is not None:
             return ready
