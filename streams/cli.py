@@ -171,20 +171,22 @@ def worker(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run agents against a Kafka cluster; any number of workers can run side by side."""
-    from streams.runner import run_until_signalled, setup_logging
+    from streams.metrics import setup_metrics
+    from streams.runner import run_service, setup_logging
     from streams.telemetry import setup_tracing
     from streams.worker import Worker, parse_roles
 
-    setup_logging(log_level)
     settings = settings_from(bootstrap=bootstrap, configs=configs)
+    setup_logging(log_level, json_format=settings.log_format == "json")
     try:
         roles = parse_roles(role)
         pipelines = load_catalog([settings.configs])
     except (ValueError, ConfigError) as exc:
         raise fail(str(exc)) from None
     setup_tracing("graphfetch-worker")
+    setup_metrics("graphfetch-worker", prometheus_port=settings.prometheus_port, host=settings.metrics_host)
     service = Worker(settings, pipelines=pipelines, roles=roles)
-    asyncio.run(run_until_signalled(service.run(), service.stop))
+    run_service(service.run(), service.stop, event_loop=settings.event_loop)
 
 
 @app.command()
@@ -317,7 +319,7 @@ def dev(
 ) -> None:
     """Start a local broker, the demo upstreams and every worker role; Ctrl-C stops all."""
     from streams.dev import DevOptions, DevStack
-    from streams.runner import run_until_signalled, setup_logging
+    from streams.runner import run_service, setup_logging
     from streams.telemetry import setup_tracing
 
     setup_logging(log_level)
@@ -336,7 +338,7 @@ def dev(
             echo=typer.echo,
         )
     )
-    asyncio.run(run_until_signalled(stack.run(), stack.stop))
+    run_service(stack.run(), stack.stop, event_loop=settings.event_loop)
     typer.echo("stopped.")
 
 
@@ -358,6 +360,61 @@ def demo_upstreams(ctx: typer.Context) -> None:
     if not any(a == "--port" or a.startswith("--port=") for a in args):
         args += ["--port", str(settings_from().demo_port)]
     raise typer.Exit(demo_main(args))
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small counts: under 2 minutes (what CI runs).")
+    ] = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for bench.json and the plot.")] = Path(
+        "bench-results"
+    ),
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help="Comma-separated runtimes: floor, inprocess, kafka (default: all)."),
+    ] = None,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap", "-b", help="Measure on this Kafka cluster instead of a local broker per runtime."
+        ),
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Measure graphfetch's speed: floor, in-process engine and Kafka runtime side by side.
+
+    Prints tables (targets marked pass/FAIL; a miss does not change the exit code) and writes
+    bench.json and latency-vs-load.png to --out.
+    """
+    try:
+        from streams.bench import (
+            BenchError,
+            BenchOptions,
+            parse_only,
+            print_report,
+            report_console,
+            run_bench,
+            write_outputs,
+        )
+    except ImportError as exc:
+        raise fail(f"graphfetch bench needs {exc.name}: pip install 'graphfetch[bench]'") from None
+    try:
+        runtimes = parse_only(only)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    flags = [("--quick", quick), (f"--only {only}", only), (f"--bootstrap {bootstrap}", bootstrap)]
+    command = " ".join(["graphfetch bench", *(text for text, given in flags if given)])
+    options = BenchOptions(
+        quick=quick, out=out, only=runtimes, bootstrap=bootstrap, progress=progress, command=command
+    )
+    try:
+        report = asyncio.run(run_bench(options))
+    except (BenchError, GraphfetchError) as exc:
+        raise fail(f"bench failed: {exc}") from None
+    print_report(report, report_console())
+    for path in write_outputs(report, out):
+        typer.echo(f"wrote {path}")
 
 
 def jaeger_url(trace_id: str) -> str:

@@ -56,8 +56,7 @@ async def wait_for(predicate, *, timeout_s: float) -> bool:
 
 
 async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path):
-    sizes = dataclasses.replace(TINY, fresh_deployments=True)  # as a full run: a deployment per group
-    report = await run_bench(BenchOptions(custom_sizes=sizes, out=tmp_path, progress=False))
+    report = await run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False))
     written = write_outputs(report, tmp_path)
 
     assert children() == []
@@ -93,6 +92,26 @@ async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path)
     assert report.hops.fetch_max_wait_ms == [5, 10]
     assert report.targets
     assert report.machine.cores >= 1
+
+
+async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tmp_path):
+    # A full run starts a broker and workers per group of measurements (latency, memory, each
+    # sweep point, load); each is warmed up and torn down before the next.
+    sizes = dataclasses.replace(TINY, widths=(1,), depths=(2,), fresh_deployments=True)
+    options = BenchOptions(custom_sizes=sizes, out=tmp_path, progress=False, only=frozenset({"kafka"}))
+    report = await run_bench(options)
+
+    assert {r.runtime for s in report.single for r in s.runtimes} == {"kafka-1"}
+    assert all(r.not_complete == 0 for s in report.single for r in s.runtimes)
+    assert report.sweep is not None
+    assert [(p.shape, p.size, p.kafka is not None) for p in report.sweep.points] == [
+        ("width", 1, True),
+        ("depth", 2, True),
+    ]
+    assert [m.runtime for m in report.memory] == ["kafka-1"]
+    assert [s.runtime for s in report.startup] == ["kafka-1"]
+    assert set(report.load) == {"kafka-1"}
+    assert children() == []
 
 
 async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path):

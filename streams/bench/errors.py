@@ -1,0 +1,27 @@
+"""The bench's errors: one base, so the CLI reports any of them as a message, not a traceback.
+
+::
+
+    BenchError              the bench cannot run as asked
+    ├── UpstreamsError      the demo upstreams did not start
+    ├── FloorError          an upstream call of the floor failed
+    └── KafkaRuntimeError   a worker died or a request got no profile in time
+"""
+
+from __future__ import annotations
+
+
+class BenchError(RuntimeError):
+    """The bench cannot run as asked; the message says what happened and what to change."""
+
+
+class UpstreamsError(BenchError):
+    """The demo upstreams did not start; the message carries their output."""
+
+
+class FloorError(BenchError):
+    """An upstream call of the floor failed: the upstreams are not serving as the bench set them up."""
+
+
+class KafkaRuntimeError(BenchError):
+    """A worker died or a request got no profile in time; the message carries the worker logs."""
