@@ -1,0 +1,94 @@
+"""A worker's configs folder, watched: valid changes are served, invalid ones rejected, removals honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.catalog import load_catalog
+from streams.configsync import ConfigSync
+from streams.settings import Settings
+from streams.store import PipelineStore
+
+CONFIGS = Path(__file__).parents[3] / "configs"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    shutil.copy(CONFIGS / "customer360.yaml", tmp_path / "customer360.yaml")
+    shutil.copy(CONFIGS / "order_tracking.yaml", tmp_path / "order_tracking.yaml")
+    return tmp_path
+
+
+def _sync(folder: Path) -> tuple[ConfigSync, PipelineStore, dict[str, int]]:
+    store = PipelineStore(load_catalog([folder]))
+    counts: dict[str, int] = {}
+
+    def count(name: str) -> None:
+        counts[name] = counts.get(name, 0) + 1
+
+    return ConfigSync(Settings(configs=folder), store, count=count), store, counts
+
+
+async def _until(predicate: object, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)  # the watcher has no hook to await; poll the store's state
+
+
+async def test_edited_file_is_served_after_the_watcher_sees_it(folder: Path) -> None:
+    sync, store, counts = _sync(folder)
+    before = store.current("customer360")
+    assert before is not None
+    watcher = asyncio.ensure_future(sync.watch_folder())
+    try:
+        await asyncio.sleep(0.3)  # let the watcher start before the change
+        path = folder / "customer360.yaml"
+        path.write_text(
+            path.read_text().replace(
+                "  risk: risk.level\n", "  risk: risk.level\n  country: customer.country\n"
+            )
+        )
+        await _until(lambda: store.current("customer360").version != before.version)  # type: ignore[union-attr]
+    finally:
+        sync.stop()
+        await asyncio.wait_for(watcher, 5)
+    after = store.current("customer360")
+    assert after is not None
+    assert "country" in after.fields
+    assert store.known_version("customer360", before.version) is before  # requests in flight can finish
+    assert counts["configs.activated"] == 1
+
+
+def test_invalid_edit_is_rejected_and_the_previous_version_keeps_serving(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync, store, counts = _sync(folder)
+    before = store.current("customer360")
+    path = folder / "customer360.yaml"
+    path.write_text(path.read_text().replace("source: warehouse", "source: warehous"))
+    sync.reload_folder()
+    assert store.current("customer360") is before
+    assert counts == {"configs.rejected": 1}
+    assert "node 'credit': source: unknown source 'warehous'" in caplog.text
+
+
+def test_deleted_file_removes_its_pipeline_and_a_new_file_adds_one(folder: Path) -> None:
+    sync, store, counts = _sync(folder)
+    (folder / "order_tracking.yaml").rename(folder / "order_tracking.yaml.off")
+    sync.reload_folder()
+    assert store.current("order_tracking") is None
+    assert store.was_removed("order_tracking")
+    text = (
+        (folder / "customer360.yaml").read_text().replace("pipeline: customer360", "pipeline: customer360_eu")
+    )
+    (folder / "customer360_eu.yaml").write_text(text)
+    sync.reload_folder()
+    assert store.current("customer360_eu") is not None
+    assert counts == {"configs.removed": 1, "configs.activated": 1}
