@@ -320,6 +320,7 @@ class Runtime:
     upstreams: Upstreams
     workers: list[WorkerProcess] = field(default_factory=list)
     tracing: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
     _collectors: list[TopicCollector] = field(default_factory=list)
     _profiles: TopicCollector | None = None
     _dead_letters: TopicCollector | None = None
@@ -396,6 +397,7 @@ class Runtime:
         )
         if not self.tracing:
             env["OTEL_SDK_DISABLED"] = "true"
+        env.update(self.extra_env)
         return env
 
     def start_worker(self, *, roles: Sequence[str] = ("planner", "connector", "aggregator")) -> WorkerProcess:
