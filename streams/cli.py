@@ -338,7 +338,15 @@ def dev(
             echo=typer.echo,
         )
     )
-    run_service(stack.run(), stack.stop, event_loop=settings.event_loop)
+    from streams.broker import BrokerError
+    from streams.demo.server import DemoServerError
+
+    try:
+        run_service(stack.run(), stack.stop, event_loop=settings.event_loop)
+    except DemoServerError as exc:
+        raise fail(f"{exc} (set GRAPHFETCH_DEMO_PORT to use another port for the demo upstreams)") from None
+    except BrokerError as exc:
+        raise fail(str(exc)) from None
     typer.echo("stopped.")
 
 
