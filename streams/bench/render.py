@@ -162,12 +162,12 @@ def _other(report: BenchReport) -> Table:
     if report.hops is not None:
         hops = report.hops
         pairs = ", ".join(
-            f"{w} ms: p50 {p50:.1f} / p99 {p99:.1f}"
-            for w, p50, p99 in zip(hops.fetch_max_wait_ms, hops.p50_ms, hops.p99_ms, strict=True)
+            f"{w} ms: p50 {p50:.1f} / p99 {p99:.1f} (ack {ack:.1f})"
+            for w, p50, p99, ack in zip(
+                hops.fetch_max_wait_ms, hops.p50_ms, hops.p99_ms, hops.ack_p50_ms, strict=True
+            )
         )
-        table.add_row(
-            "one hop by fetch_max_wait_ms", f"{pairs}; at once (extrapolated): {hops.intercept_ms:.1f} ms"
-        )
+        table.add_row("one hop by fetch_max_wait_ms (produce ack p50)", pairs)
     for what, cores in report.idle_cores.items():
         table.add_row(f"idle CPU, {what}", f"{cores:.2f} cores (no traffic: consumers polling, heartbeats)")
     return table
@@ -194,7 +194,7 @@ def print_report(report: BenchReport, console: Console) -> None:
     m = report.machine
     console.print(
         f"graphfetch bench{' --quick' if report.quick else ''}: {m.cores} x {m.cpu}, {m.memory_gib:g} GiB, "
-        f"Python {m.python}, broker {m.broker}; load average {m.load_average_before:.2f} before, "
+        f"Python {m.python}, broker {m.broker}, workers on {m.worker_event_loop}; load average {m.load_average_before:.2f} before, "
         f"{m.load_average_after:.2f} after; other processes used {m.other_cores:.2f} cores on average; "
         f"{report.duration_s:.0f} s"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
@@ -22,6 +23,7 @@ from streams.bench.results import (
 )
 from streams.bench.stats import Overhead, fit_line
 from streams.bench.workloads import CUSTOMER360, CUSTOMER360_NULL
+from streams.settings import Settings
 
 
 def machine(*, broker: str, load_before: float, other_cores: float) -> Machine:
@@ -35,7 +37,16 @@ def machine(*, broker: str, load_before: float, other_cores: float) -> Machine:
         load_average_before=load_before,
         load_average_after=os.getloadavg()[0],
         other_cores=other_cores,
+        worker_event_loop=_worker_event_loop(),
     )
+
+
+def _worker_event_loop() -> str:
+    """The loop ``graphfetch worker`` runs on with the environment's settings (the bench's own is asyncio's)."""
+    choice = Settings().event_loop
+    if choice == "asyncio":
+        return "asyncio"
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def _cpu_model() -> str:

@@ -24,6 +24,9 @@ class Machine(_Model):
     other_cores: float = Field(
         description="Mean CPU used during the run by processes other than the bench's."
     )
+    worker_event_loop: str = Field(
+        description="The workers' event loop; the floor and in-process run on asyncio's."
+    )
 
 
 class RuntimeLatency(_Model):
@@ -96,9 +99,14 @@ class HopProbe(_Model):
     fetch_max_wait_ms: list[int]
     p50_ms: list[float]
     p99_ms: list[float]
-    intercept_ms: float = Field(
-        description="p50 extrapolated to a fetch that answers at once (Apache Kafka)."
-    )
+    ack_p50_ms: list[float] = Field(description="The produce round trip of the same records (acks=all).")
+
+    def fetch_wait_ms(self, fetch_max_wait_ms: int) -> float | None:
+        """Median hop less median ack at ``fetch_max_wait_ms``: the part Apache Kafka does not pay."""
+        if fetch_max_wait_ms not in self.fetch_max_wait_ms:
+            return None
+        i = self.fetch_max_wait_ms.index(fetch_max_wait_ms)
+        return max(0.0, self.p50_ms[i] - self.ack_p50_ms[i])
 
 
 class Startup(_Model):

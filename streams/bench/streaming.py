@@ -42,9 +42,9 @@ def _segments(ctx: BenchContext, *, first: bool) -> list[list[str]]:
     if not first:
         groups = [["latency"], ["load"]]
     elif ctx.sizes.fresh_deployments:
-        groups = [["latency"], ["memory"], *([point] for point in sweep), ["load"]]
-    else:
-        groups = [["latency"], ["memory"], sweep, ["load"]]
+        groups = [["memory"], ["latency"], *([point] for point in sweep), ["load"]]
+    else:  # memory first: what later measurements free, the worker would reuse without growing
+        groups = [["memory"], ["latency"], sweep, ["load"]]
     if ctx.sizes.fresh_deployments:
         return groups
     return [[segment for group in groups for segment in group]]
