@@ -14,6 +14,7 @@ so its state can always be rebuilt from that partition.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -142,35 +143,13 @@ class TaskEvent(_Event):
     @classmethod
     def from_task(cls, task: Task, *, reply_partition: int, dispatched_at_ms: float = 0.0) -> TaskEvent:
         return cls(
-            task_id=task.task_id,
-            request_id=task.request_id,
-            pipeline=task.pipeline,
-            config_version=task.config_version,
-            node=task.node,
-            source=task.source,
-            connector=task.connector,
-            request=task.request,
-            timeout_ms=task.timeout_ms,
-            retries=task.retries,
-            deadline_at_ms=task.deadline_at_ms,
+            **{f.name: getattr(task, f.name) for f in fields(Task)},
             reply_partition=reply_partition,
             dispatched_at_ms=dispatched_at_ms,
         )
 
     def to_task(self) -> Task:
-        return Task(
-            task_id=self.task_id,
-            request_id=self.request_id,
-            pipeline=self.pipeline,
-            config_version=self.config_version,
-            node=self.node,
-            source=self.source,
-            connector=self.connector,
-            request=self.request,
-            timeout_ms=self.timeout_ms,
-            retries=self.retries,
-            deadline_at_ms=self.deadline_at_ms,
-        )
+        return Task(**{f.name: getattr(self, f.name) for f in fields(Task)})
 
 
 class DeadLetter(_Event):
