@@ -77,6 +77,13 @@ class Connector(abc.ABC, Generic[SettingsT]):
         """
         _validation.parse(cls.request_model, request, error=InvalidRequest, source=None, prefix="request")
 
+    def is_idempotent(self, request: Mapping[str, Any]) -> bool:
+        """Whether repeating this rendered request is harmless, so it may be hedged or shared.
+
+        The safe default is ``False``; connectors that only read say ``True``.
+        """
+        return False
+
     @property
     def state(self) -> ConnectorState:
         return self._state

@@ -39,6 +39,10 @@ class NullConnector(Connector[NullSettings]):
     settings_model = NullSettings
     request_model = NullRequest
 
+    def is_idempotent(self, request: Mapping[str, Any]) -> bool:
+        """It only sleeps and echoes."""
+        return True
+
     async def _start(self) -> None:
         return None
 

@@ -4,7 +4,8 @@ Config models and loading, the expression language, request-time graphs and the
 per-request state machine that both runtimes drive.
 """
 
-from planner.config import Defaults, KeySpec, Node, Output, PipelineConfig, Source
+from planner.adaptive import AdaptivePolicy, resolve_policy
+from planner.config import Adaptive, Cache, Defaults, KeySpec, Node, Output, PipelineConfig, Source
 from planner.errors import ConfigError, GraphfetchError, Problem, RequestError
 from planner.expressions import Expression, ExpressionError, RenderError, Template
 from planner.graph import GraphShape, Plan, graph_shape, plan_request
@@ -30,6 +31,9 @@ from planner.state import (
 )
 
 __all__ = [
+    "Adaptive",
+    "AdaptivePolicy",
+    "Cache",
     "CompiledNode",
     "ConfigError",
     "Defaults",
@@ -71,5 +75,6 @@ __all__ = [
     "pipeline_json_schema_text",
     "plan_request",
     "quote_path_value",
+    "resolve_policy",
     "task_id_for",
 ]

@@ -8,7 +8,7 @@ from :class:`PipelineConfig`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -37,6 +37,43 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Cache(_Model):
+    """A node's TTL cache: identical fetches within ``ttl_s`` are served without an upstream call."""
+
+    ttl_s: float = Field(..., gt=0, le=86_400, description="How long a fetched value may be served again.")
+    store: Literal["memory", "redis"] = Field(
+        "memory", description="memory: per worker; redis: shared by every worker (GRAPHFETCH_REDIS_URL)."
+    )
+
+
+class Adaptive(_Model):
+    """Decisions learned from execution history. Unset fields inherit: node, then pipeline, then the
+    built-in default. Each default is on only where it is safe (see the README's adaptive section)."""
+
+    timeouts: bool | None = Field(
+        None, description="Lower the attempt timeout to timeout_factor x the observed p99 (default on)."
+    )
+    timeout_factor: float | None = Field(None, ge=1.0, le=100.0, description="Default 3.")
+    min_timeout_ms: float | None = Field(None, gt=0, le=600_000, description="Adaptive floor, default 50 ms.")
+    hedge: bool | None = Field(
+        None, description="Second attempt after the observed p95 (default on for idempotent fetches)."
+    )
+    hedge_quantile: float | None = Field(None, ge=0.5, le=0.999, description="Default 0.95.")
+    hedge_budget: float | None = Field(
+        None, ge=0.0, le=1.0, description="Extra calls hedging may add, as a share of calls (default 0.05)."
+    )
+    coalesce: bool | None = Field(
+        None, description="Identical in-flight fetches share one call (default on for idempotent fetches)."
+    )
+    deadline_aware: bool | None = Field(
+        None, description="Do not start a node whose predicted p50 exceeds the time left (default on)."
+    )
+    critical_path_first: bool | None = Field(
+        None,
+        description="On a saturated worker, run tasks with the longest predicted path first (default on).",
+    )
+
+
 class Defaults(_Model):
     """Per-node and per-request defaults; a node or a request may override them."""
 
@@ -48,6 +85,7 @@ class Defaults(_Model):
         le=3_600_000,
         description="Time a request may take before a partial profile is sent.",
     )
+    adaptive: Adaptive = Field(default_factory=Adaptive, description="Pipeline-wide adaptive decisions.")
 
 
 class Output(_Model):
@@ -93,6 +131,8 @@ class Node(_Model):
     optional: bool = Field(False, description="A failure makes the profile partial instead of failed.")
     timeout_ms: float | None = Field(None, gt=0, le=600_000)
     retries: int | None = Field(None, ge=0, le=10)
+    adaptive: Adaptive = Field(default_factory=Adaptive, description="Overrides of the pipeline's adaptive.")
+    cache: Cache | None = Field(None, description="Serve repeated fetches from a TTL cache.")
     description: str | None = None
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from planner.adaptive import AdaptivePolicy, resolve_policy
 from planner.config import KeySpec, Node, PipelineConfig, Source
 from planner.errors import ConfigError, Problem
 from planner.expressions import (
@@ -45,6 +46,7 @@ class CompiledNode:
     key_refs: frozenset[str]
     timeout_ms: float
     retries: int
+    policy: AdaptivePolicy
 
     @property
     def connector(self) -> str:
@@ -236,6 +238,7 @@ def _compile_node(
         key_refs=frozenset(key_refs),
         timeout_ms=node.timeout_ms if node.timeout_ms is not None else config.defaults.timeout_ms,
         retries=node.retries if node.retries is not None else config.defaults.retries,
+        policy=resolve_policy(node=node.adaptive, pipeline=config.defaults.adaptive, cache=node.cache),
     )
 
 

@@ -17,6 +17,7 @@ from connectors.http.settings import HttpSettings
 
 TEMPLATE = re.compile(r"\{[^{}]*\}")
 """A ``{expression}`` of the planner's templates, replaced by a stand-in when checking a config."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_CONTENT = re.compile(r"^application/(?:[\w.+-]+\+)?json\b", re.IGNORECASE)
 
 
@@ -40,6 +41,10 @@ class HttpConnector(Connector[HttpSettings]):
         if isinstance(path, str):
             request = {**request, "path": TEMPLATE.sub("x", path)}
         super().validate_request(request)
+
+    def is_idempotent(self, request: Mapping[str, Any]) -> bool:
+        """Safe methods only (RFC 9110): a POST may change the upstream's state."""
+        return str(request.get("method", "GET")).upper() in SAFE_METHODS
 
     async def _start(self) -> None:
         settings = self.settings

@@ -35,6 +35,10 @@ class SqlConnector(Connector[SqlSettings]):
         super().__init__(source=source, settings=settings)
         self._engine: AsyncEngine | None = None
 
+    def is_idempotent(self, request: Mapping[str, Any]) -> bool:
+        """Every fetch is rolled back, so running one twice changes nothing."""
+        return True
+
     def __repr__(self) -> str:
         return (
             f"<SqlConnector source={self.source!r} dsn={self.settings.safe_dsn!r} state={self.state.value}>"
