@@ -21,6 +21,7 @@ from connectors.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from connectors.hedging import HedgeBudget, HedgePlan
 from connectors.registry import ConnectorRegistry, default_registry
 from connectors.resilience import AttemptEvent, FetchOutcome, LimitSettings, ResilientSource
 from connectors.retry import RetryPolicy
@@ -40,6 +41,8 @@ __all__ = [
     "FetchError",
     "FetchOutcome",
     "FetchTimeout",
+    "HedgeBudget",
+    "HedgePlan",
     "InvalidRequest",
     "LimitSettings",
     "NotFound",

@@ -10,8 +10,16 @@ Each attempt of :meth:`ResilientSource.call`:
    (an open breaker fails at once with ``CircuitOpen``);
 3. runs ``connector.fetch`` under ``timeout_ms`` (and the deadline).
 
+With a :class:`~connectors.hedging.HedgePlan`, an attempt still unanswered
+after ``after_ms`` gets a concurrent twin (a *hedge*) through the same three
+steps, if the plan's budget and the deadline allow; the first answer wins and
+the other leg is cancelled, which the breaker does not count as a failure.
+
 Retries are driven by tenacity with :class:`~connectors.retry.RetryPolicy`;
-a slot is held only during an attempt, never during a backoff.
+a slot is held only during an attempt, never during a backoff. Most calls
+succeed at once, so the first attempt runs without tenacity (building its
+machinery costs more than a local fetch); tenacity takes over when a retry is
+due, replaying the first failure so waits, stops and events are the same.
 """
 
 from __future__ import annotations
@@ -37,9 +45,20 @@ from connectors.errors import (
     InvalidRequest,
     SourceConfigError,
 )
+from connectors.hedging import HedgePlan, HedgeRefusal, LoserFate, hedged
 from connectors.retry import RetryPolicy
 
-AttemptKind = Literal["attempt_start", "attempt_failed", "retry_scheduled", "breaker_rejected", "succeeded"]
+AttemptKind = Literal[
+    "attempt_start",
+    "attempt_failed",
+    "retry_scheduled",
+    "breaker_rejected",
+    "succeeded",
+    "hedge_started",
+    "hedge_refused",
+    "hedge_won",
+    "hedge_lost",
+]
 
 
 class LimitSettings(BaseModel):
@@ -56,7 +75,21 @@ class FetchOutcome:
 
     value: Any
     attempts: int
+    """Upstream attempts made, hedges included."""
     latency_ms: float
+    hedges: int = 0
+    """Hedges started (at most one per try)."""
+    hedges_refused: int = 0
+    """Tries that were slow enough to hedge but whose hedge was refused (budget or deadline)."""
+    hedge_won: bool = False
+    """The value came from a hedge, not from the attempt it doubled."""
+    hedge_after_ms: float | None = None
+    """The plan's delay, when the call had a hedge plan."""
+
+    @property
+    def hedged(self) -> bool:
+        """At least one hedge was started."""
+        return self.hedges > 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,6 +102,10 @@ class AttemptEvent:
     message: str | None = None
     delay_ms: float | None = None
     latency_ms: float | None = None
+    hedge: bool = False
+    """The event comes from the hedge leg of this try, not the primary one (``hedge_*`` decisions: never)."""
+    reason: HedgeRefusal | LoserFate | None = None
+    """``hedge_refused``: why (budget, deadline); ``hedge_won``/``hedge_lost``: what became of the other leg."""
 
 
 AttemptObserver = Callable[[AttemptEvent], None]
@@ -148,14 +185,17 @@ class ResilientSource:
     @contextlib.asynccontextmanager
     async def _slot(self, *, deadline: float | None) -> AsyncIterator[None]:
         """Hold one slot of the concurrency limit; waiting for it never outlasts ``deadline``."""
-        try:
-            async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise FetchTimeout(
-                "deadline passed while waiting for a free slot of the source's concurrency limit",
-                source=self.connector.source,
-            ) from None
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise FetchTimeout(
+                    "deadline passed while waiting for a free slot of the source's concurrency limit",
+                    source=self.connector.source,
+                ) from None
+        else:
+            await self._slots.acquire()  # free: returns at once, no timer needed
         self._in_flight += 1
         try:
             yield
@@ -171,12 +211,14 @@ class ResilientSource:
         retry: RetryPolicy,
         deadline: float | None = None,
         observer: AttemptObserver | None = None,
+        hedge: HedgePlan | None = None,
     ) -> FetchOutcome:
         """Fetch with retries. On failure the last ``FetchError`` is raised with ``attempts`` set.
 
         ``timeout_ms`` bounds each attempt; ``deadline`` (a ``time.monotonic()``
         value) bounds the last one and stops retrying when the next wait would
-        pass it.
+        pass it. ``hedge`` doubles slow attempts; pass it for idempotent
+        requests only.
         """
         run = _Call(
             source=self,
@@ -185,28 +227,27 @@ class ResilientSource:
             retry=retry,
             deadline=deadline,
             observer=observer,
+            hedge=hedge,
         )
         started = time.monotonic()
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(RetryPolicy.should_retry),
-            wait=run.wait,
-            stop=run.stop,
-            before_sleep=run.before_sleep,
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            value: Any = await retrying(run.attempt)
+            value: Any = await run.run()
         except FetchError as exc:
             exc.attempts = run.attempts
             raise
         return FetchOutcome(
-            value=value, attempts=run.attempts, latency_ms=(time.monotonic() - started) * 1000.0
+            value=value,
+            attempts=run.attempts,
+            latency_ms=(time.monotonic() - started) * 1000.0,
+            hedges=run.hedges,
+            hedges_refused=run.hedges_refused,
+            hedge_won=run.hedge_won,
+            hedge_after_ms=None if hedge is None else hedge.after_ms,
         )
 
 
 class _Call:
-    """State of one ``ResilientSource.call``: tenacity's callbacks and the attempt itself."""
+    """State of one ``ResilientSource.call``: tenacity's callbacks, the attempts and their hedges."""
 
     def __init__(
         self,
@@ -217,6 +258,7 @@ class _Call:
         retry: RetryPolicy,
         deadline: float | None,
         observer: AttemptObserver | None,
+        hedge: HedgePlan | None,
     ) -> None:
         self.source = source
         self.request = request
@@ -224,13 +266,48 @@ class _Call:
         self.retry = retry
         self.deadline = deadline
         self.observer = observer
+        self.hedge = hedge
         self.attempts = 0
         self.tries = 0
         self.next_delay: float | None = None
+        self.hedges = 0
+        self.hedges_refused = 0
+        self.hedge_won = False
 
     def emit(self, kind: AttemptKind, **fields: Any) -> None:
         if self.observer is not None:
             self.observer(AttemptEvent(kind=kind, attempt=self.tries, **fields))
+
+    async def run(self) -> Any:
+        """The first attempt directly; tenacity only once a retry is due."""
+        try:
+            return await self.attempt()
+        except FetchError as exc:
+            if not RetryPolicy.should_retry(exc):
+                raise
+            first = exc
+        return await self._retry_after(first)
+
+    async def _retry_after(self, first: FetchError) -> Any:
+        """Hand over to tenacity as if it had made the first attempt: it sees ``first`` raised again."""
+        replayed = False
+
+        async def attempt() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first
+            return await self.attempt()
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(RetryPolicy.should_retry),
+            wait=self.wait,
+            stop=self.stop,
+            before_sleep=self.before_sleep,
+            sleep=self.source._sleep,
+            reraise=True,
+        )
+        return await retrying(attempt)
 
     def wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -247,10 +324,33 @@ class _Call:
 
     async def attempt(self) -> Any:
         self.tries += 1
-        async with self.source._slot(deadline=self.deadline):
-            return await self._admitted_attempt()
+        if self.hedge is None:
+            return await self._leg(False)
+        return await hedged(self._leg, plan=self.hedge, deadline=self.deadline, observer=self)
 
-    async def _admitted_attempt(self) -> Any:
+    async def _leg(self, hedge: bool) -> Any:
+        async with self.source._slot(deadline=self.deadline):
+            return await self._admitted_attempt(hedge=hedge)
+
+    def hedge_started(self, *, waited_ms: float) -> None:
+        self.hedges += 1
+        self.emit("hedge_started", delay_ms=waited_ms)
+
+    def hedge_refused(self, *, reason: HedgeRefusal, waited_ms: float) -> None:
+        self.hedges_refused += 1
+        self.emit("hedge_refused", delay_ms=waited_ms, reason=reason, message=_REFUSED[reason])
+
+    def hedge_decided(self, *, hedge_won: bool, latency_ms: float, loser: LoserFate) -> None:
+        self.hedge_won = hedge_won
+        winner, other = ("hedge", "primary") if hedge_won else ("primary", "hedge")
+        self.emit(
+            "hedge_won" if hedge_won else "hedge_lost",
+            latency_ms=latency_ms,
+            reason=loser,
+            message=f"the {winner} answered first; the {other} {_LOSER[loser]}",
+        )
+
+    async def _admitted_attempt(self, *, hedge: bool) -> Any:
         timeout_s = self.timeout_s
         if self.deadline is not None:
             timeout_s = min(timeout_s, self.deadline - time.monotonic())
@@ -259,10 +359,10 @@ class _Call:
         try:
             permit = self.source.breaker.acquire()
         except CircuitOpen as exc:
-            self.emit("breaker_rejected", error_kind=exc.kind, message=str(exc))
+            self.emit("breaker_rejected", hedge=hedge, error_kind=exc.kind, message=str(exc))
             raise
         self.attempts += 1
-        self.emit("attempt_start")
+        self.emit("attempt_start", hedge=hedge)
         started = time.monotonic()
         error: BaseException | None = None
         try:
@@ -285,6 +385,23 @@ class _Call:
             if isinstance(error, FetchError):
                 if error.source is None:
                     error.source = self.source.connector.source
-                self.emit("attempt_failed", error_kind=error.kind, message=str(error), latency_ms=latency_ms)
-        self.emit("succeeded", latency_ms=latency_ms)
+                self.emit(
+                    "attempt_failed",
+                    hedge=hedge,
+                    error_kind=error.kind,
+                    message=str(error),
+                    latency_ms=latency_ms,
+                )
+        self.emit("succeeded", hedge=hedge, latency_ms=latency_ms)
         return value
+
+
+_REFUSED: dict[HedgeRefusal, str] = {
+    "budget": "the hedge budget is spent",
+    "deadline": "too little time is left before the deadline",
+}
+_LOSER: dict[LoserFate, str] = {
+    "cancelled": "was cancelled",
+    "failed": "had failed",
+    "answered": "answered too",
+}

@@ -160,7 +160,7 @@ def build_app(upstream: Upstream, started: threading.Event) -> ASGIApp:
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[Upstream]:
     """Serve the test upstream on a free port; its base URL is ``upstream.base_url`` (ends in /api)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # connections queue from now on, before uvicorn starts accepting
     port = sock.getsockname()[1]

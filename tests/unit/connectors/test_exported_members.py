@@ -19,6 +19,8 @@ def test_all_is_sorted_and_pinned() -> None:
         "FetchError",
         "FetchOutcome",
         "FetchTimeout",
+        "HedgeBudget",
+        "HedgePlan",
         "InvalidRequest",
         "LimitSettings",
         "NotFound",

@@ -1,0 +1,202 @@
+"""Hedged requests against a real HTTP upstream with a heavy tail: 5% of answers take 10x longer.
+
+The upstream is a bare ASGI app under uvicorn (its own thread and loop). It
+draws each request's latency from a seeded generator, and it tells apart the
+requests it answered from those whose client hung up while it was still
+"working" -- which is how a cancelled losing leg looks from the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+from connectors import AttemptEvent, BreakerState, HedgeBudget, HedgePlan, ResilientSource, RetryPolicy
+from connectors.http import HttpConnector
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BASE_MS = 20.0
+TAIL_FACTOR = 10.0
+TAIL_RATE = 0.05
+CALLS = 300
+CONCURRENCY = 4
+HEDGE_AFTER_MS = 3 * BASE_MS  # well above a normal answer, well below a tail one
+
+
+@dataclass
+class TailServer:
+    """Counts per run (a path segment), shared between the server thread and the test."""
+
+    base_url: str
+    received: dict[str, int] = field(default_factory=dict)
+    answered: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    rngs: dict[str, random.Random] = field(default_factory=dict)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def begin(self, run: str) -> float:
+        """Count a request in and draw its latency (seconds)."""
+        with self.changed:
+            self.received[run] = self.received.get(run, 0) + 1
+            self.in_flight[run] = self.in_flight.get(run, 0) + 1
+            rng = self.rngs.setdefault(run, random.Random(run))
+            slow = rng.random() < TAIL_RATE
+        return BASE_MS * (TAIL_FACTOR if slow else 1.0) / 1000.0
+
+    def end(self, run: str, *, answered: bool) -> None:
+        with self.changed:
+            counts = self.answered if answered else self.dropped
+            counts[run] = counts.get(run, 0) + 1
+            self.in_flight[run] -= 1
+            self.changed.notify_all()
+
+    def wait_idle(self, run: str, timeout: float = 5.0) -> bool:
+        """Block until no request of ``run`` is being served (dropped ones take a moment to be noticed)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.in_flight.get(run, 0) == 0, timeout=timeout)
+
+
+def build_app(server: TailServer, started: threading.Event) -> Any:
+    async def disconnected(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                    started.set()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        run = scope["path"].rsplit("/", 1)[-1]
+        delay = server.begin(run)
+        work = asyncio.ensure_future(asyncio.sleep(delay))
+        hang_up = asyncio.ensure_future(disconnected(receive))
+        await asyncio.wait({work, hang_up}, return_when=asyncio.FIRST_COMPLETED)
+        if hang_up.done():
+            work.cancel()
+            server.end(run, answered=False)
+            return
+        hang_up.cancel()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"ok": true}'})
+        server.end(run, answered=True)
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def tail_server() -> Iterator[TailServer]:
+    sock = socket.socket(
+        socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )  # asyncio sets TCP_NODELAY only then
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    state = TailServer(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    started = threading.Event()
+    config = uvicorn.Config(
+        build_app(state, started), http="h11", ws="none", lifespan="on", log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    if not started.wait(timeout=10):
+        server.should_exit = True
+        raise RuntimeError("tail server did not start within 10 s")
+    yield state
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture
+async def source(tail_server: TailServer) -> AsyncIterator[ResilientSource]:
+    """A breaker that opens on ONE counted failure: a cancelled loser counted as a failure would trip it."""
+    settings = {"base_url": tail_server.base_url, "breaker": {"failure_threshold": 1, "reset_timeout_s": 60}}
+    async with HttpConnector(source="orders", settings=settings) as connector:
+        yield ResilientSource.from_settings(connector, settings)
+
+
+@dataclass
+class Run:
+    latencies_ms: list[float]
+    events: list[AttemptEvent]
+
+    def p99(self) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[int(0.99 * (len(ordered) - 1))]
+
+    def count(self, kind: str, reason: str | None = None) -> int:
+        return sum(1 for e in self.events if e.kind == kind and (reason is None or e.reason == reason))
+
+
+async def drive(source: ResilientSource, run: str, plan: HedgePlan | None) -> Run:
+    """``CALLS`` fetches, ``CONCURRENCY`` at a time; latency as the caller sees it."""
+    result = Run(latencies_ms=[], events=[])
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one() -> None:
+        async with gate:
+            started = time.monotonic()
+            await source.call(
+                {"path": f"/tail/{run}"},
+                timeout_ms=5000,
+                retry=RetryPolicy(retries=0),
+                observer=result.events.append,
+                hedge=plan,
+            )
+            result.latencies_ms.append((time.monotonic() - started) * 1000.0)
+
+    await asyncio.gather(*(one() for _ in range(CALLS)))
+    return result
+
+
+async def test_hedging_cuts_the_tail_within_budget_and_cancels_losers(
+    source: ResilientSource, tail_server: TailServer
+) -> None:
+    plain = await drive(source, "plain", None)
+    budget = HedgeBudget(ratio=0.05, burst=2)
+    hedged = await drive(source, "hedged", HedgePlan(after_ms=HEDGE_AFTER_MS, budget=budget))
+    assert await asyncio.to_thread(tail_server.wait_idle, "hedged")
+
+    # The tail: without hedging p99 is a 10x answer; with it, a normal answer plus the hedge delay.
+    assert plain.p99() > 0.8 * BASE_MS * TAIL_FACTOR
+    assert hedged.p99() < 0.6 * plain.p99(), (plain.p99(), hedged.p99())
+
+    # The load: extra requests stay within the budget (a hedge cancelled before it was sent never arrives).
+    extra = tail_server.received["hedged"] - CALLS
+    assert budget.hedges == hedged.count("hedge_started")
+    assert 0 < extra <= budget.hedges <= budget.burst + budget.ratio * CALLS
+    assert hedged.count("hedge_refused") == budget.refused
+
+    # The losers: cancelled legs hang up on the server instead of being answered.
+    cancelled = hedged.count("hedge_won", "cancelled") + hedged.count("hedge_lost", "cancelled")
+    assert hedged.count("hedge_won") > 0
+    assert tail_server.dropped.get("hedged", 0) > 0
+    assert tail_server.dropped.get("hedged", 0) <= cancelled
+    assert tail_server.answered["hedged"] + tail_server.dropped["hedged"] == tail_server.received["hedged"]
+    assert tail_server.answered["hedged"] < tail_server.received["hedged"]
+
+    # The breaker: cancelled losers are not failures, so a threshold of one never opened it.
+    assert source.breaker.state is BreakerState.CLOSED
+    assert source.breaker.consecutive_failures == 0
+    assert hedged.count("breaker_rejected") == 0
