@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from connectors import AttemptEvent, FetchError, RetryPolicy
 from planner import Failure, Outcome, Pipeline, Task
 from streams.sources import SourcePool
+
+if TYPE_CHECKING:
+    from streams.adaptive.fetcher import AdaptiveFetcher
 
 AttemptObserver = Callable[[AttemptEvent], None]
 
@@ -27,8 +31,13 @@ async def execute_task(
     pipeline: Pipeline,
     sources: SourcePool,
     observer: AttemptObserver | None = None,
+    adaptive: AdaptiveFetcher | None = None,
 ) -> Outcome:
-    """Fetch a task's data; never raises for a fetch failure, which becomes the Outcome's failure."""
+    """Fetch a task's data; never raises for a fetch failure, which becomes the Outcome's failure.
+
+    With ``adaptive``, the worker's history drives the fetch's decisions
+    (:mod:`streams.adaptive.fetcher`); without it the node's config alone does.
+    """
     started = time.perf_counter()
     remaining_ms = task.deadline_at_ms - now_ms()
     if remaining_ms <= 0:
@@ -38,6 +47,19 @@ async def execute_task(
             attempts=0,
         )
     compiled = pipeline.nodes[task.node]
+    if adaptive is not None:
+        try:
+            source = await sources.get(task.source, compiled.source)
+        except FetchError as exc:
+            return _failed(task, exc, started)
+        return await adaptive.fetch(
+            task,
+            node=compiled,
+            source=source,
+            source_ident=sources.identity(task.source, compiled.source),
+            remaining_ms=remaining_ms,
+            observer=observer,
+        )
     try:
         source = await sources.get(task.source, compiled.source)
         result = await source.call(
@@ -48,17 +70,21 @@ async def execute_task(
             observer=observer,
         )
     except FetchError as exc:
-        return Outcome(
-            node=task.node,
-            failure=Failure(kind=exc.kind, message=str(exc), retriable=exc.retriable),
-            attempts=getattr(exc, "attempts", 1),
-            latency_ms=(time.perf_counter() - started) * 1000.0,
-            fetched_at_ms=now_ms(),
-        )
+        return _failed(task, exc, started)
     return Outcome(
         node=task.node,
         value=result.value,
         attempts=result.attempts,
         latency_ms=result.latency_ms,
+        fetched_at_ms=now_ms(),
+    )
+
+
+def _failed(task: Task, exc: FetchError, started: float) -> Outcome:
+    return Outcome(
+        node=task.node,
+        failure=Failure(kind=exc.kind, message=str(exc), retriable=exc.retriable),
+        attempts=getattr(exc, "attempts", 1),
+        latency_ms=(time.perf_counter() - started) * 1000.0,
         fetched_at_ms=now_ms(),
     )

@@ -13,16 +13,20 @@ import contextlib
 from collections.abc import Iterable, Mapping
 
 from planner import Emission, Outcome, Pipeline, RequestState, Task, plan_request
+from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.execution import AttemptObserver, execute_task, now_ms
+from streams.settings import Settings
 from streams.sources import SourcePool
 
 
 class InProcessEngine:
     """Executes requests in this process; reuse one engine for many requests to reuse connections."""
 
-    def __init__(self, *, sources: SourcePool | None = None) -> None:
+    def __init__(self, *, sources: SourcePool | None = None, adaptive: AdaptiveFetcher | None = None) -> None:
         self._owns_sources = sources is None
         self.sources = sources or SourcePool()
+        self._owns_adaptive = adaptive is None
+        self.adaptive = adaptive or AdaptiveFetcher.from_settings(Settings())
 
     async def __aenter__(self) -> InProcessEngine:
         return self
@@ -33,6 +37,8 @@ class InProcessEngine:
     async def close(self) -> None:
         if self._owns_sources:
             await self.sources.close()
+        if self._owns_adaptive:
+            await self.adaptive.close()
 
     async def execute(
         self,
@@ -54,7 +60,9 @@ class InProcessEngine:
         running: set[asyncio.Task[None]] = set()
 
         async def fetch(task: Task) -> None:
-            outcome = await execute_task(task, pipeline=pipeline, sources=self.sources, observer=observer)
+            outcome = await execute_task(
+                task, pipeline=pipeline, sources=self.sources, observer=observer, adaptive=self.adaptive
+            )
             outcomes.put_nowait(outcome)
 
         def dispatch(tasks: Iterable[Task]) -> None:

@@ -47,6 +47,22 @@ class Settings(BaseSettings):
     max_in_flight_requests: int = Field(2_000, ge=1, description="Per worker; beyond it, intake pauses.")
     max_in_flight_tasks: int = Field(512, ge=1, description="Concurrent fetches per connector worker.")
     commit_interval_ms: int = Field(200, ge=10, description="How often finished offsets are committed.")
+    max_queued_tasks: int = Field(
+        512, ge=0, description="Tasks a saturated connector worker holds, run critical path first."
+    )
+
+    stats_topic: str = Field("graphfetch.stats", description="Compacted topic of workers' execution history.")
+    stats_interval_s: float = Field(5.0, gt=0, le=3600, description="How often a worker shares its history.")
+    history_half_life_s: float = Field(
+        300.0, gt=0, description="Observations lose half their weight in this."
+    )
+    history_min_samples: int = Field(20, ge=1, description="Observations before history drives decisions.")
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Shared cache of nodes with cache.store: redis."
+    )
+    cache_max_bytes: int = Field(
+        64 * 2**20, ge=1024, description="Per-worker memory cache bound (JSON bytes)."
+    )
 
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None

@@ -38,13 +38,17 @@ class SourcePool:
         self._starting: dict[str, asyncio.Future[ResilientSource]] = {}
         self._closed = False
 
-    async def get(self, name: str, source: Source) -> ResilientSource:
+    def identity(self, name: str, source: Source) -> str:
+        """The source's identity (see :func:`source_identity`), computed once per source object."""
         known = self._idents.get(id(source))
         if known is not None and known[0] is source and known[1] == name:
-            ident = known[2]
-        else:  # hashing settings costs ~50 us: once per source object, not once per fetch
-            ident = source_identity(name, source)
-            self._idents[id(source)] = (source, name, ident)
+            return known[2]
+        ident = source_identity(name, source)  # hashing settings costs ~50 us: not once per fetch
+        self._idents[id(source)] = (source, name, ident)
+        return ident
+
+    async def get(self, name: str, source: Source) -> ResilientSource:
+        ident = self.identity(name, source)
         ready = self._sources.get(ident)
         if ready is not None:
             return ready

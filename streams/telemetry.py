@@ -100,17 +100,19 @@ def record_queue(*, node: str, dispatched_at_ms: float, picked_at_ms: float) -> 
 
 
 class AttemptSpans:
-    """Turns a fetch's attempt events into one child span per attempt; retries, timeouts and breaker
-    decisions become span events. Use as the ``observer`` of a fetch; call :meth:`close` after it."""
+    """Turns a fetch's attempt events into one child span per attempt; retries, timeouts, breaker
+    and hedging decisions become span events. A hedged try has two attempts open at once (the
+    primary leg and the hedge leg); the losing leg's span ends marked ``cancelled``. Use as the
+    ``observer`` of a fetch; call :meth:`close` after it."""
 
     def __init__(self, parent: Span, *, attributes: dict[str, str] | None = None) -> None:
         self._parent = parent
         self._context = trace.set_span_in_context(parent)
         self._attributes = attributes or {}
-        self._open: Span | None = None
+        self._open: dict[bool, Span] = {}  # leg (hedge?) -> its attempt's span
 
     def __call__(self, event: Any) -> None:
-        attributes: dict[str, str | int | float] = {"graphfetch.attempt": event.attempt}
+        attributes: dict[str, str | int | float | bool] = {"graphfetch.attempt": event.attempt}
         if event.error_kind:
             attributes["error.type"] = event.error_kind
         if event.message:
@@ -119,24 +121,38 @@ class AttemptSpans:
             attributes["graphfetch.delay_ms"] = round(event.delay_ms, 3)
         if event.latency_ms is not None:
             attributes["graphfetch.latency_ms"] = round(event.latency_ms, 3)
-        kind = event.kind
+        if event.reason:
+            attributes["graphfetch.reason"] = str(event.reason)
+        kind, leg = event.kind, bool(event.hedge)
         if kind == "attempt_start":
-            self.close()
-            self._open = tracer.start_span(
-                f"attempt {event.attempt}",
+            self._end(leg)
+            self._open[leg] = tracer.start_span(
+                f"attempt {event.attempt}" + (" (hedge)" if leg else ""),
                 context=self._context,
                 kind=trace.SpanKind.CLIENT,
-                attributes={**self._attributes, "graphfetch.attempt": event.attempt},
+                attributes={**self._attributes, "graphfetch.attempt": event.attempt, "graphfetch.hedge": leg},
             )
-        elif kind in ("attempt_failed", "succeeded") and self._open is not None:
+        elif kind in ("attempt_failed", "succeeded") and leg in self._open:
             if kind == "attempt_failed":
-                self._open.add_event("timeout" if event.error_kind == "timeout" else "failed", attributes)
-                self._open.set_status(trace.StatusCode.ERROR, event.error_kind or "failed")
-            self.close()
+                span = self._open[leg]
+                span.add_event("timeout" if event.error_kind == "timeout" else "failed", attributes)
+                span.set_status(trace.StatusCode.ERROR, event.error_kind or "failed")
+            self._end(leg)
         else:
             self._parent.add_event(kind, attributes)
+            if kind in ("hedge_won", "hedge_lost"):
+                loser = kind == "hedge_lost"  # hedge_won: the primary leg lost; hedge_lost: the hedge did
+                if loser in self._open:
+                    self._open[loser].add_event(
+                        "cancelled", {"graphfetch.reason": "the other leg answered first"}
+                    )
+                self._end(loser)
+
+    def _end(self, leg: bool) -> None:
+        span = self._open.pop(leg, None)
+        if span is not None:
+            span.end()
 
     def close(self) -> None:
-        if self._open is not None:
-            self._open.end()
-            self._open = None
+        for leg in list(self._open):
+            self._end(leg)

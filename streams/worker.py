@@ -12,13 +12,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from connectors import default_registry
 from planner import Pipeline
+from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
 from streams.configsync import ConfigSync
 from streams.configtopic import config_topic_spec
+from streams.history import StatsOptions, StatsSync, default_worker_id, stats_topic_spec
 from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.sources import SourcePool
@@ -67,22 +69,40 @@ class Worker:
 
     async def run(self) -> None:
         settings = self.settings
+        stats_options = StatsOptions(topic=settings.stats_topic, publish_interval_s=settings.stats_interval_s)
         await ensure_topics(
             settings.bootstrap,
-            [*topic_specs(settings, self.store.all_current(), self.connectors), config_topic_spec(settings)],
+            [
+                *topic_specs(settings, self.store.all_current(), self.connectors),
+                config_topic_spec(settings),
+                stats_topic_spec(settings, stats_options),
+            ],
             **settings.kafka_security_options(),
         )
         producer = make_producer(settings)
         await producer.start()
         sources = SourcePool()
-        ctx = AgentContext(settings=settings, producer=producer, store=self.store, sources=sources)
+        adaptive = AdaptiveFetcher.from_settings(settings)
+        ctx = AgentContext(
+            settings=settings, producer=producer, store=self.store, sources=sources, adaptive=adaptive
+        )
         self.ctx = ctx
-        self.agents = [self._agent(role, ctx) for role in self.roles]
-        self.config_sync = ConfigSync(settings, self.store, count=ctx.count)
-        jobs = [asyncio.ensure_future(agent.run()) for agent in self.agents]
-        jobs.append(asyncio.ensure_future(self.config_sync.run()))
-        self.ready.set()
+        self.stats = StatsSync(
+            settings,
+            adaptive.history,
+            producer=producer,
+            worker_id=default_worker_id(),
+            options=stats_options,
+            count=ctx.count,
+        )
+        jobs: list[asyncio.Future[Any]] = []
         try:
+            await self.stats.start()  # a new worker starts informed by its peers' history (bounded wait)
+            self.agents = [self._agent(role, ctx) for role in self.roles]
+            self.config_sync = ConfigSync(settings, self.store, count=ctx.count)
+            jobs = [asyncio.ensure_future(agent.run()) for agent in self.agents]
+            jobs.append(asyncio.ensure_future(self.config_sync.run()))
+            self.ready.set()
             stop = asyncio.ensure_future(self._stopping.wait())
             done, _ = await asyncio.wait({stop, *jobs}, return_when=asyncio.FIRST_COMPLETED)
             for job in done:
@@ -91,11 +111,15 @@ class Worker:
         finally:
             for agent in self.agents:
                 agent.stop()
-            self.config_sync.stop()
+            if jobs:
+                self.config_sync.stop()
             results = await asyncio.gather(*jobs, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.stats.stop()
             with contextlib.suppress(Exception):
                 await producer.stop()
             await sources.close()
+            await adaptive.close()
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result

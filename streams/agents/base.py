@@ -22,6 +22,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from streams import metrics
+from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.kafka import make_consumer
 from streams.settings import Settings
 from streams.sources import SourcePool
@@ -39,6 +40,8 @@ class AgentContext:
     producer: AIOKafkaProducer
     store: PipelineStore
     sources: SourcePool
+    adaptive: AdaptiveFetcher | None = None
+    """Execution history and the decisions it drives; None: fetch by the config alone."""
     counters: dict[str, int] = field(default_factory=dict)
     requests_in_flight: int = 0
     """Requests this worker's aggregator tracks; its planner stops taking requests at the limit."""

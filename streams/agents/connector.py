@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 
 from aiokafka import TopicPartition
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import Span
 from pydantic import ValidationError
 
-from planner import Failure, Outcome
+from planner import Failure, Outcome, Pipeline
 from streams import metrics
+from streams.adaptive.gate import PriorityGate
+from streams.adaptive.priority import PathPredictor
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import ResultEvent, TaskEvent
 from streams.execution import execute_task, now_ms
@@ -38,6 +42,9 @@ class ConnectorAgent(Agent):
         self._offsets = OffsetTracker()
         self._running: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
+        self._gate = PriorityGate(self.settings.max_in_flight_tasks)
+        self._held = self.settings.max_in_flight_tasks + self.settings.max_queued_tasks
+        self._paths = PathPredictor(ctx.adaptive.p50_ms) if ctx.adaptive is not None else None
         self._gauge = metrics.register_gauge(
             "graphfetch.tasks.in_flight", lambda: [(float(len(self._running)), {})]
         )
@@ -55,7 +62,7 @@ class ConnectorAgent(Agent):
         self._offsets.forget(partitions)
 
     def poll_limit(self) -> int:
-        return max(1, self.settings.max_in_flight_tasks - len(self._running))
+        return max(1, self._held - len(self._running))
 
     async def handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
         for tp, records in batch.items():
@@ -64,7 +71,7 @@ class ConnectorAgent(Agent):
                 job = asyncio.create_task(self._process(tp, record), name=f"task:{coordinates(record)}")
                 self._running.add(job)
                 job.add_done_callback(self._job_done)
-        while len(self._running) >= self.settings.max_in_flight_tasks:
+        while len(self._running) >= self._held:
             self._slot_free.clear()
             await self._slot_free.wait()
 
@@ -121,15 +128,9 @@ class ConnectorAgent(Agent):
                     attempts=0,
                 )
             else:
-                attempts = AttemptSpans(
-                    span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source}
-                )
-                try:
-                    outcome = await execute_task(
-                        task.to_task(), pipeline=pipeline, sources=self.ctx.sources, observer=attempts
-                    )
-                finally:
-                    attempts.close()
+                outcome = await self._fetch(task, pipeline, span)
+            for note in outcome.notes:
+                span.add_event("graphfetch.decision", {"message": note})
             span.set_attribute("graphfetch.attempts", outcome.attempts)
             labels = {"graphfetch.pipeline": task.pipeline, "graphfetch.node": task.node}
             metrics.node_duration.record(outcome.latency_ms, labels)
@@ -150,6 +151,33 @@ class ConnectorAgent(Agent):
         )
         self.ctx.count("tasks.done")
         self._offsets.finish(tp, record.offset)
+
+    async def _fetch(self, task: TaskEvent, pipeline: Pipeline, span: Span) -> Outcome:
+        """Wait for a fetch slot (critical path first when saturated), then fetch."""
+        priority = 0.0
+        if self._paths is not None and pipeline.nodes[task.node].policy.critical_path_first:
+            priority = self._paths.remaining_ms(pipeline, task.node)
+        waited_ms = await self._gate.acquire(priority)
+        attempts = AttemptSpans(
+            span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source}
+        )
+        try:
+            outcome = await execute_task(
+                task.to_task(),
+                pipeline=pipeline,
+                sources=self.ctx.sources,
+                observer=attempts,
+                adaptive=self.ctx.adaptive,
+            )
+        finally:
+            attempts.close()
+            self._gate.release()
+        if waited_ms < 1.0:
+            return outcome
+        note = f"waited {waited_ms:.0f} ms for a fetch slot on a saturated worker"
+        if priority:
+            note += f" (critical path first: {priority:.0f} ms predicted from here to the end)"
+        return replace(outcome, notes=(note, *outcome.notes))
 
     async def drain(self, timeout_s: float) -> None:
         self._gauge()
