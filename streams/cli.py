@@ -33,6 +33,15 @@ ConfigsOption = Annotated[
         show_default=False,
     ),
 ]
+BootstrapOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        "-b",
+        help="Kafka bootstrap servers (default: $GRAPHFETCH_BOOTSTRAP).",
+        show_default=False,
+    ),
+]
 KeyOption = Annotated[list[str], typer.Option("--key", "-k", help="A request key as name=value; repeat.")]
 FieldsOption = Annotated[
     str | None, typer.Option("--fields", "-f", help="Comma-separated fields (default: all).")
@@ -104,16 +113,38 @@ def plan(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
     fields: FieldsOption = None,
     fmt: Annotated[PlanFormat, typer.Option("--format", help="text, mermaid or dot.")] = "text",
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Predicted latency and adaptive decisions from the workers' history."),
+    ] = False,
+    bootstrap: BootstrapOption = None,
     configs: ConfigsOption = None,
 ) -> None:
     """Show the graph a request would get: levels, dependencies and the critical path."""
-    settings = settings_from(configs=configs)
+    settings = settings_from(configs=configs, bootstrap=bootstrap)
     loaded = load_pipeline(settings, pipeline)
     try:
         shape = graph_shape(loaded, parse_fields(fields))
     except GraphfetchError as exc:
         raise fail(str(exc)) from None
-    typer.echo(RENDERERS[fmt](loaded, shape))
+    if not explain:
+        typer.echo(RENDERERS[fmt](loaded, shape))
+        return
+    from aiokafka.errors import KafkaError
+
+    from streams.explain import explain_text, read_history
+    from streams.history import History
+
+    try:
+        history = asyncio.run(read_history(settings))
+    except (TimeoutError, OSError, KafkaError) as exc:
+        typer.echo(
+            f"no history: cannot read {settings.stats_topic} on {settings.bootstrap} ({exc or type(exc).__name__}); "
+            "predictions below use configured timeouts",
+            err=True,
+        )
+        history = History(min_samples=settings.history_min_samples)
+    typer.echo(explain_text(loaded, shape, history))
 
 
 @app.command()
@@ -148,17 +179,6 @@ def run(
     except GraphfetchError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(EXIT_STATUS[status])
-
-
-BootstrapOption = Annotated[
-    str | None,
-    typer.Option(
-        "--bootstrap",
-        "-b",
-        help="Kafka bootstrap servers (default: $GRAPHFETCH_BOOTSTRAP).",
-        show_default=False,
-    ),
-]
 
 
 @app.command()

@@ -1,0 +1,107 @@
+"""``graphfetch plan --explain``: what the history predicts for each node and the decisions it drives.
+
+The figures are the ones a worker would use right now (the same
+:class:`~streams.history.History` queries and :mod:`streams.adaptive.decisions`
+rules), so the explanation cannot drift from the behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from connectors import ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
+from planner import CompiledNode, GraphShape, Pipeline
+from streams.adaptive.decisions import Estimates, adaptive_timeout, coalescing_enabled, hedge_delay
+from streams.history import History, HistoryKey, StatsOptions, StatsSync
+from streams.settings import Settings
+
+
+def _idempotent(node: CompiledNode, registry: ConnectorRegistry) -> bool | None:
+    """Whether the node's requests may be hedged or shared; None if its connector is unknown here."""
+    try:
+        connector = registry.get(node.connector)(source=node.config.source, settings=node.source.settings)
+    except (UnknownConnector, SourceConfigError):  # a plugin not installed here, or unparsable settings
+        return None
+    return connector.is_idempotent(node.config.request)
+
+
+def _estimates(history: History, pipeline: str, node: CompiledNode) -> Estimates:
+    key = HistoryKey.node(pipeline, node.name)
+    return Estimates(
+        p50=history.quantile_ms(key, 0.5),
+        p95=history.quantile_ms(key, 0.95),
+        p99=history.quantile_ms(key, 0.99),
+        hedge_after=history.quantile_ms(key, node.policy.hedge_quantile),
+    )
+
+
+def _decisions(node: CompiledNode, estimates: Estimates, idempotent: bool | None) -> list[str]:
+    policy = node.policy
+    timeout, _ = adaptive_timeout(policy, node=node.name, configured_ms=node.timeout_ms, estimates=estimates)
+    out = [
+        f"timeout {timeout:.0f} ms" + (" (from history)" if timeout != node.timeout_ms else " (configured)")
+    ]
+    after = hedge_delay(policy, idempotent=bool(idempotent), estimates=estimates)
+    if after is not None:
+        out.append(
+            f"hedge after {after:.0f} ms (p{policy.hedge_quantile * 100:g}, budget {policy.hedge_budget:.0%})"
+        )
+    elif policy.hedge is False or idempotent is False:
+        out.append(
+            "no hedging" + (" (not idempotent)" if idempotent is False and policy.hedge is None else "")
+        )
+    else:
+        out.append("hedging once history has enough samples")
+    if coalescing_enabled(policy, idempotent=bool(idempotent)):
+        out.append("coalesced")
+    if policy.cache is not None:
+        out.append(f"cached {policy.cache.ttl_s:g} s in {policy.cache.store}")
+    if policy.deadline_aware and estimates.p50 is not None:
+        out.append(f"not started with under {estimates.p50:.0f} ms left")
+    return out
+
+
+def explain_text(
+    pipeline: Pipeline, shape: GraphShape, history: History, *, registry: ConnectorRegistry | None = None
+) -> str:
+    registry = registry or default_registry()
+    lines = [f"pipeline {pipeline.name}  version {pipeline.version}", "predicted from execution history:"]
+    cost: dict[str, float] = {}
+    for node_name in shape.nodes:
+        node = pipeline.nodes[node_name]
+        estimates = _estimates(history, pipeline.name, node)
+        key = HistoryKey.node(pipeline.name, node_name)
+        if estimates.p50 is None:
+            seen = f"no history yet ({history.count(key):.0f} of {history.min_samples:g} samples)"
+            cost[node_name] = node.timeout_ms
+        else:
+            errors = history.error_rate(key)
+            seen = (
+                f"p50 {estimates.p50:.1f} ms  p95 {estimates.p95 or 0:.1f} ms  p99 {estimates.p99 or 0:.1f} ms"
+                f"  errors {errors or 0:.1%}  ({history.count(key):.0f} samples)"
+            )
+            cost[node_name] = estimates.p50
+        lines.append(f"  {node_name} ({node.config.source}/{node.connector}): {seen}")
+        lines.append(f"      {'; '.join(_decisions(node, estimates, _idempotent(node, registry)))}")
+    path, total = shape.critical_path(cost)
+    unknown = [n for n in path if _estimates(history, pipeline.name, pipeline.nodes[n]).p50 is None]
+    note = f" ({', '.join(unknown)} at their configured timeout: no history)" if unknown else ""
+    lines.append(f"critical path: {' -> '.join(path)}: predicted {total:.1f} ms at p50{note}")
+    return "\n".join(lines)
+
+
+async def read_history(settings: Settings, *, timeout_s: float = 15.0) -> History:
+    """The cluster's shared history, read from the stats topic (read-only; bounded by ``timeout_s``)."""
+    history = History(half_life_s=settings.history_half_life_s, min_samples=settings.history_min_samples)
+    sync = StatsSync(
+        settings,
+        history,
+        producer=None,
+        worker_id=f"explain-{uuid.uuid4().hex[:8]}",
+        options=StatsOptions(topic=settings.stats_topic, publish_interval_s=settings.stats_interval_s),
+    )
+    async with asyncio.timeout(timeout_s):
+        await sync.start()
+    await sync.stop()
+    return history
