@@ -15,7 +15,7 @@ from planner.config import Adaptive, Cache
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AdaptivePolicy:
-    timeouts: bool = True
+    timeouts: bool = False  # opt-in: under CPU starvation it turns slowness into timeouts
     timeout_factor: float = 3.0
     min_timeout_ms: float = 50.0
     hedge: bool | None = None

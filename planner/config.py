@@ -51,7 +51,7 @@ class Adaptive(_Model):
     built-in default. Each default is on only where it is safe (see the README's adaptive section)."""
 
     timeouts: bool | None = Field(
-        None, description="Lower the attempt timeout to timeout_factor x the observed p99 (default on)."
+        None, description="Lower the attempt timeout to timeout_factor x the observed p99 (default off)."
     )
     timeout_factor: float | None = Field(None, ge=1.0, le=100.0, description="Default 3.")
     min_timeout_ms: float | None = Field(None, gt=0, le=600_000, description="Adaptive floor, default 50 ms.")

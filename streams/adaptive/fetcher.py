@@ -39,6 +39,9 @@ from streams.execution import AttemptObserver, now_ms
 from streams.history import History, HistoryKey
 from streams.settings import Settings
 
+ESTIMATES_TTL_S = 1.0
+MAX_MEMO = 4096
+
 
 class AdaptiveFetcher:
     """A worker's adaptive state: history, hedge budgets, in-flight calls and caches."""
@@ -50,6 +53,7 @@ class AdaptiveFetcher:
         self._budgets: dict[tuple[str, float], HedgeBudget] = {}
         self._coalescer: Coalescer[FetchOutcome] = Coalescer()
         self._caches: dict[str, FetchCache] = {}
+        self._estimates: dict[tuple[str, str, float], tuple[float, Estimates]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AdaptiveFetcher:
@@ -64,6 +68,20 @@ class AdaptiveFetcher:
         return self.history.quantile_ms(HistoryKey.node(pipeline, node), 0.5)
 
     def estimates(self, pipeline: str, node: str, policy: AdaptivePolicy) -> Estimates:
+        """The node's predictions, recomputed at most every ``ESTIMATES_TTL_S``: history changes over
+        minutes (its half-life), while four quantile queries per fetch would cost more than the fetch."""
+        memo_key = (pipeline, node, policy.hedge_quantile)
+        now = time.monotonic()
+        memo = self._estimates.get(memo_key)
+        if memo is not None and now - memo[0] < ESTIMATES_TTL_S:
+            return memo[1]
+        estimates = self._compute_estimates(pipeline, node, policy)
+        if len(self._estimates) >= MAX_MEMO:
+            self._estimates.clear()
+        self._estimates[memo_key] = (now, estimates)
+        return estimates
+
+    def _compute_estimates(self, pipeline: str, node: str, policy: AdaptivePolicy) -> Estimates:
         key = HistoryKey.node(pipeline, node)
 
         def q(value: float) -> float | None:

@@ -32,7 +32,7 @@ def test_node_overrides_pipeline_which_overrides_built_in() -> None:
         },
     )
     a, b = pipeline.nodes["a"].policy, pipeline.nodes["b"].policy
-    assert (a.hedge, a.timeout_factor, a.hedge_budget, a.timeouts) == (True, 5, 0.1, True)
+    assert (a.hedge, a.timeout_factor, a.hedge_budget, a.timeouts) == (True, 5, 0.1, False)
     assert (b.hedge, b.timeout_factor) == (False, 5)
     assert b.cache is not None
     assert (b.cache.ttl_s, b.cache.store) == (30, "redis")

@@ -13,24 +13,24 @@ from streams.adaptive.decisions import (
 )
 
 POLICY = AdaptivePolicy()
+TIMEOUTS = AdaptivePolicy(timeouts=True)
 
 
 def test_timeout_is_lowered_to_factor_times_p99_and_says_why() -> None:
-    timeout, note = adaptive_timeout(POLICY, node="orders", configured_ms=300, estimates=Estimates(p99=40))
+    timeout, note = adaptive_timeout(TIMEOUTS, node="orders", configured_ms=300, estimates=Estimates(p99=40))
     assert timeout == 120
     assert note == "timeout 120 ms from history (3 x p99 of orders = 40 ms; configured 300 ms)"
 
 
 def test_timeout_never_rises_above_the_config_nor_falls_below_the_floor() -> None:
-    assert adaptive_timeout(POLICY, node="n", configured_ms=300, estimates=Estimates(p99=200)) == (300, None)
-    low, _ = adaptive_timeout(POLICY, node="n", configured_ms=300, estimates=Estimates(p99=1))
-    assert low == POLICY.min_timeout_ms
+    assert adaptive_timeout(TIMEOUTS, node="n", configured_ms=300, estimates=Estimates(p99=200)) == (300, None)
+    low, _ = adaptive_timeout(TIMEOUTS, node="n", configured_ms=300, estimates=Estimates(p99=1))
+    assert low == TIMEOUTS.min_timeout_ms
 
 
-def test_timeout_unchanged_without_history_or_when_disabled() -> None:
-    assert adaptive_timeout(POLICY, node="n", configured_ms=300, estimates=NO_HISTORY) == (300, None)
-    off = AdaptivePolicy(timeouts=False)
-    assert adaptive_timeout(off, node="n", configured_ms=300, estimates=Estimates(p99=10)) == (300, None)
+def test_timeout_unchanged_without_history_or_by_default() -> None:
+    assert adaptive_timeout(TIMEOUTS, node="n", configured_ms=300, estimates=NO_HISTORY) == (300, None)
+    assert adaptive_timeout(POLICY, node="n", configured_ms=300, estimates=Estimates(p99=10)) == (300, None)
 
 
 def test_hedge_defaults_to_idempotent_fetches_and_the_config_overrides() -> None:
