@@ -13,6 +13,7 @@ import typer
 
 from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
 from streams.catalog import load_catalog
+from streams.cli_options import BootstrapOption
 from streams.configcli import config_app
 from streams.render import RENDERERS, PlanFormat
 from streams.settings import Settings
@@ -30,15 +31,6 @@ ConfigsOption = Annotated[
     typer.Option(
         "--configs",
         help="Pipeline config file or folder (default: $GRAPHFETCH_CONFIGS, else ./configs).",
-        show_default=False,
-    ),
-]
-BootstrapOption = Annotated[
-    str | None,
-    typer.Option(
-        "--bootstrap",
-        "-b",
-        help="Kafka bootstrap servers (default: $GRAPHFETCH_BOOTSTRAP).",
         show_default=False,
     ),
 ]

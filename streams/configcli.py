@@ -10,6 +10,7 @@ import typer
 
 from planner import ConfigError, config_files
 from streams.catalog import parse_checked
+from streams.cli_options import BootstrapOption
 from streams.configtopic import (
     ActiveRecord,
     ConfigHistory,
@@ -21,16 +22,6 @@ from streams.configtopic import (
 from streams.settings import Settings
 
 config_app = typer.Typer(help="Change the pipelines of running workers through the graphfetch.configs topic.")
-
-BootstrapOption = Annotated[
-    str | None,
-    typer.Option(
-        "--bootstrap",
-        "-b",
-        help="Kafka bootstrap servers (default: $GRAPHFETCH_BOOTSTRAP).",
-        show_default=False,
-    ),
-]
 
 
 def _settings(bootstrap: str | None) -> Settings:

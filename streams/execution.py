@@ -7,7 +7,7 @@ in-process engine therefore fetch in exactly the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from connectors import AttemptEvent, FetchError, RetryPolicy
@@ -51,7 +51,7 @@ async def execute_task(
         try:
             source = await sources.get(task.source, compiled.source)
         except FetchError as exc:
-            return _failed(task, exc, started)
+            return failed_outcome(task, exc, started=started)
         return await adaptive.fetch(
             task,
             node=compiled,
@@ -70,7 +70,7 @@ async def execute_task(
             observer=observer,
         )
     except FetchError as exc:
-        return _failed(task, exc, started)
+        return failed_outcome(task, exc, started=started)
     return Outcome(
         node=task.node,
         value=result.value,
@@ -80,11 +80,13 @@ async def execute_task(
     )
 
 
-def _failed(task: Task, exc: FetchError, started: float) -> Outcome:
+def failed_outcome(task: Task, exc: FetchError, *, started: float, notes: Iterable[str] = ()) -> Outcome:
+    """A fetch failure as the task's Outcome; ``started`` is the fetch's ``time.perf_counter()``."""
     return Outcome(
         node=task.node,
         failure=Failure(kind=exc.kind, message=str(exc), retriable=exc.retriable),
         attempts=getattr(exc, "attempts", 1),
         latency_ms=(time.perf_counter() - started) * 1000.0,
         fetched_at_ms=now_ms(),
+        notes=tuple(notes),
     )

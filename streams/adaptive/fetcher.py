@@ -35,7 +35,7 @@ from streams.adaptive.decisions import (
     hedge_delay,
 )
 from streams.cache import CacheBackend, FetchCache, cache_key, open_cache
-from streams.execution import AttemptObserver, now_ms
+from streams.execution import AttemptObserver, failed_outcome, now_ms
 from streams.history import History, HistoryKey
 from streams.settings import Settings
 
@@ -173,14 +173,7 @@ class AdaptiveFetcher:
             else:
                 result = await call()
         except FetchError as exc:
-            return Outcome(
-                node=task.node,
-                failure=Failure(kind=exc.kind, message=str(exc), retriable=exc.retriable),
-                attempts=getattr(exc, "attempts", 1),
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                fetched_at_ms=now_ms(),
-                notes=tuple(notes),
-            )
+            return failed_outcome(task, exc, started=started, notes=notes)
         notes.extend(_hedge_notes(task.node, result, estimates, policy))
         if policy.cache is not None:
             await self._store(policy.cache, key, result.value, notes)

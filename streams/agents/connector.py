@@ -5,6 +5,10 @@ deadline, and its result is published to the request's partition of
 ``graphfetch.results``. A task's offset is committed only after its result is
 acknowledged, so a crash re-fetches unfinished tasks (same task id: the
 aggregator keeps the first result).
+
+At most ``max_in_flight_tasks`` fetches run at once; up to ``max_queued_tasks``
+more are held, and when a fetch slot frees the held task with the longest
+predicted path to the end of its graph runs first (critical path first).
 """
 
 from __future__ import annotations
