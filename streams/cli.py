@@ -186,6 +186,7 @@ def worker(
     from streams.metrics import setup_metrics
     from streams.runner import run_service, setup_logging
     from streams.telemetry import setup_tracing
+    from streams.transactions import TransactionsUnsupportedError
     from streams.worker import Worker, parse_roles
 
     settings = settings_from(bootstrap=bootstrap, configs=configs)
@@ -197,8 +198,11 @@ def worker(
         raise fail(str(exc)) from None
     setup_tracing("graphfetch-worker")
     setup_metrics("graphfetch-worker", prometheus_port=settings.prometheus_port, host=settings.metrics_host)
-    service = Worker(settings, pipelines=pipelines, roles=roles)
-    run_service(service.run(), service.stop, event_loop=settings.event_loop)
+    service = Worker(settings, pipelines=pipelines, roles=roles, worker_id=settings.worker_id)
+    try:
+        run_service(service.run(), service.stop, event_loop=settings.event_loop)
+    except TransactionsUnsupportedError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command()

@@ -1,8 +1,11 @@
 """aiokafka clients configured from Settings, the same way in every role.
 
-No client requires broker features that some brokers lack: the producer is not
-idempotent (Tansu's InitProducerId fails), consumers commit manually, and the
-fetch wait is short because Tansu answers a fetch only after it.
+With the default ``at_least_once`` guarantee no client requires broker features
+that some brokers lack: the producer is not idempotent (Tansu's InitProducerId
+fails), consumers commit manually, and the fetch wait is short because Tansu
+answers a fetch only after it. With ``exactly_once`` consumers read only
+committed records; the transactional producer is built in
+:mod:`streams.transactions` from :func:`producer_options`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from streams.settings import Settings
 _PRODUCER_HEADROOM = 2
 
 
-def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+def producer_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of every graphfetch producer; ``overrides`` win."""
     options: dict[str, Any] = {
         **settings.kafka_client_options(),
         "acks": "all",
@@ -27,7 +31,11 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "request_timeout_ms": 30_000,
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)
+    return options
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**producer_options(settings, **overrides))
 
 
 def make_consumer(
@@ -44,5 +52,8 @@ def make_consumer(
         "max_partition_fetch_bytes": settings.max_message_bytes * _PRODUCER_HEADROOM,
         "fetch_max_bytes": max(52_428_800, settings.max_message_bytes * _PRODUCER_HEADROOM),
     }
+    if settings.processing_guarantee == "exactly_once":
+        # Records of aborted (or still open) transactions are never seen.
+        options["isolation_level"] = "read_committed"
     options.update(overrides)
     return AIOKafkaConsumer(*topics, **options)

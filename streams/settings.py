@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     max_in_flight_requests: int = Field(2_000, ge=1, description="Per worker; beyond it, intake pauses.")
     max_in_flight_tasks: int = Field(512, ge=1, description="Concurrent fetches per connector worker.")
     commit_interval_ms: int = Field(200, ge=10, description="How often finished offsets are committed.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="exactly_once: transactional sends and offsets, read_committed consumers (the broker "
+        "must support transactions; Tansu does not).",
+    )
+    worker_id: str | None = Field(
+        None,
+        max_length=200,
+        description="Stable id of this worker (e.g. a pod name); exactly_once: a restarted worker fences its "
+        "previous life's open transaction at once. Default: random per process.",
+    )
     max_queued_tasks: int = Field(
         512, ge=0, description="Tasks a saturated connector worker holds, run critical path first."
     )

@@ -4,6 +4,13 @@ Start-up creates the topics graphfetch needs (if absent) and loads the pipelines
 shutdown stops taking work, waits for work in flight (bounded), commits, and
 closes connections. Any number of workers can run side by side: consumer groups
 share the partitions among them.
+
+With ``processing_guarantee: exactly_once`` the shared producer is transactional
+and a :class:`TransactionCoordinator` commits the agents' offsets in its
+transactions; a broker without transactions stops the start with
+:class:`TransactionsUnsupportedError`. The execution history is not processing
+output: it is shared through a plain producer of its own, outside the
+transactions.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from streams.settings import Settings
 from streams.sources import SourcePool
 from streams.store import PipelineStore
 from streams.topics import TopicSpec, ensure_topics
+from streams.transactions import TransactionCoordinator
 
 log = logging.getLogger(__name__)
 Role = Literal["planner", "connector", "aggregator"]
@@ -57,9 +65,17 @@ class Worker:
     """Runs the chosen roles until :meth:`stop`."""
 
     def __init__(
-        self, settings: Settings, *, pipelines: dict[str, Pipeline], roles: Sequence[Role] = ROLES
+        self,
+        settings: Settings,
+        *,
+        pipelines: dict[str, Pipeline],
+        roles: Sequence[Role] = ROLES,
+        worker_id: str | None = None,
     ) -> None:
+        """``worker_id``: unique among live workers; a stable one (kept across restarts) lets an
+        exactly-once worker fence its previous life at once. Default: random per process."""
         self.settings = settings
+        self.worker_id = worker_id or default_worker_id()
         self.roles = list(roles)
         self.store = PipelineStore(pipelines)
         self.connectors = default_registry().names()
@@ -79,34 +95,53 @@ class Worker:
             ],
             **settings.kafka_security_options(),
         )
-        producer = make_producer(settings)
-        await producer.start()
+        transactions: TransactionCoordinator | None = None
+        if settings.processing_guarantee == "exactly_once":
+            transactions = TransactionCoordinator(settings, worker_id=self.worker_id)
+            await transactions.start()
+            producer = transactions.producer
+            stats_producer = make_producer(settings)
+        else:
+            producer = stats_producer = make_producer(settings)
+        await stats_producer.start()
         sources = SourcePool()
         adaptive = AdaptiveFetcher.from_settings(settings)
         ctx = AgentContext(
-            settings=settings, producer=producer, store=self.store, sources=sources, adaptive=adaptive
+            settings=settings,
+            producer=producer,
+            store=self.store,
+            sources=sources,
+            adaptive=adaptive,
+            transactions=transactions,
         )
         self.ctx = ctx
         self.stats = StatsSync(
             settings,
             adaptive.history,
-            producer=producer,
-            worker_id=default_worker_id(),
+            producer=stats_producer,
+            worker_id=self.worker_id,
             options=stats_options,
             count=ctx.count,
         )
         jobs: list[asyncio.Future[Any]] = []
+        commits: asyncio.Future[None] | None = None
         try:
             await self.stats.start()  # a new worker starts informed by its peers' history (bounded wait)
             self.agents = [self._agent(role, ctx) for role in self.roles]
             self.config_sync = ConfigSync(settings, self.store, count=ctx.count)
             jobs = [asyncio.ensure_future(agent.run()) for agent in self.agents]
             jobs.append(asyncio.ensure_future(self.config_sync.run()))
+            watched = set(jobs)
+            if transactions is not None:
+                commits = asyncio.ensure_future(transactions.run())
+                watched.add(commits)
             self.ready.set()
             stop = asyncio.ensure_future(self._stopping.wait())
-            done, _ = await asyncio.wait({stop, *jobs}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({stop, *watched}, return_when=asyncio.FIRST_COMPLETED)
             for job in done:
-                if job is not stop and job.exception() is not None:
+                if job is commits and job.exception() is not None:
+                    log.error("%s; stopping the worker", job.exception())
+                elif job is not stop and job.exception() is not None:
                     log.error("an agent failed; stopping the worker", exc_info=job.exception())
         finally:
             for agent in self.agents:
@@ -114,10 +149,17 @@ class Worker:
             if jobs:
                 self.config_sync.stop()
             results = await asyncio.gather(*jobs, return_exceptions=True)
+            if transactions is not None:
+                transactions.stop()  # after the agents' last commits, which need it running
+                if commits is not None:
+                    results += await asyncio.gather(commits, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.stats.stop()
+            if transactions is not None:
+                with contextlib.suppress(Exception):
+                    await transactions.close()
             with contextlib.suppress(Exception):
-                await producer.stop()
+                await stats_producer.stop()
             await sources.close()
             await adaptive.close()
         for result in results:

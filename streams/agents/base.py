@@ -3,6 +3,8 @@
 An agent consumes its topics in batches, hands each batch to :meth:`Agent.handle`,
 and commits only what :meth:`Agent.committable` says is finished. Subclasses
 decide what "finished" means; the loop owns start, stop and the commit cadence.
+With exactly-once processing the worker's :class:`TransactionCoordinator` commits
+instead, the offsets of every agent together with the records they sent.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from streams.kafka import make_consumer
 from streams.settings import Settings
 from streams.sources import SourcePool
 from streams.store import PipelineStore
+from streams.transactions import TransactionCoordinator
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -47,6 +50,8 @@ class AgentContext:
     """Requests this worker's aggregator tracks; its planner stops taking requests at the limit."""
     capacity: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever ``requests_in_flight`` is below ``settings.max_in_flight_requests``."""
+    transactions: TransactionCoordinator | None = None
+    """Exactly-once: commits offsets in the producer's transactions. None: agents commit themselves."""
 
     def count(self, name: str, by: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + by
@@ -138,26 +143,47 @@ class Agent(abc.ABC):
         consumer = make_consumer(self.settings, group_id=self.group_id())
         self.consumer = consumer
         consumer.subscribe(self.topics(), listener=_Listener(self))
+        transactions = self.ctx.transactions
         await consumer.start()
+        if transactions is not None:
+            transactions.register(self)
         unregister = metrics.register_gauge("graphfetch.consumer.lag", self.lag)
         try:
             while not self._stopping.is_set():
                 await self.before_poll()
                 batch = await self._poll(consumer)
                 if batch:
-                    await self.handle(batch)
+                    await self._handle(batch)
                 else:
                     await self.idle()
-                if (time.monotonic() - self._last_commit) * 1000 >= self.settings.commit_interval_ms:
+                if transactions is None and self._commit_due():
                     await self.commit()
         finally:
             self.state = AgentState.STOPPING
             with contextlib.suppress(Exception):
                 await self.drain(timeout_s=5.0)
-            await self.commit()
-            await consumer.stop()
-            unregister()
-            self.state = AgentState.STOPPED
+            try:
+                await self.commit()
+            finally:
+                if transactions is not None:
+                    transactions.unregister(self)
+                await consumer.stop()
+                unregister()
+                self.state = AgentState.STOPPED
+
+    async def _handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        transactions = self.ctx.transactions
+        if transactions is None:
+            await self.handle(batch)
+            return
+        try:
+            await self.handle(batch)
+        finally:
+            # What handle() sent and marked finished is one unit; the loop's next sends start another.
+            transactions.gate.leave()
+
+    def _commit_due(self) -> bool:
+        return (time.monotonic() - self._last_commit) * 1000 >= self.settings.commit_interval_ms
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
         poll = asyncio.ensure_future(consumer.getmany(timeout_ms=200, max_records=self.poll_limit()))
@@ -196,15 +222,24 @@ class Agent(abc.ABC):
     def poll_limit(self) -> int:
         return self.max_batch
 
-    async def commit(self) -> None:
-        self._last_commit = time.monotonic()
+    def offsets_to_commit(self) -> dict[TopicPartition, int]:
+        """:meth:`committable` offsets of the partitions this member still owns."""
         consumer = self.consumer
         offsets = self.committable()
         if consumer is None or not offsets:
-            return
+            return {}
         assigned = consumer.assignment()
-        offsets = {tp: off for tp, off in offsets.items() if tp in assigned}
-        if not offsets:
+        return {tp: off for tp, off in offsets.items() if tp in assigned}
+
+    async def commit(self) -> None:
+        """Commit finished offsets: in the worker's transaction (exactly-once), else with the consumer."""
+        self._last_commit = time.monotonic()
+        if self.ctx.transactions is not None:
+            await self.ctx.transactions.commit()
+            return
+        consumer = self.consumer
+        offsets = self.offsets_to_commit()
+        if consumer is None or not offsets:
             return
         try:
             await consumer.commit(offsets)

@@ -1,0 +1,302 @@
+"""Exactly-once processing (``GRAPHFETCH_PROCESSING_GUARANTEE=exactly_once``) on three kinds of broker.
+
+* **A broker without transactions** (the session's Tansu broker): the worker
+  refuses to start, with one line naming the setting to change.
+* **librdkafka's mock cluster** (a Kafka protocol implementation inside
+  confluent-kafka, no broker process): a worker runs the whole transactional
+  cycle (InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
+  EndTxn) while serving requests. A smoke test of the API sequence only: the
+  mock neither creates topics through the admin API (they are auto-created
+  here), nor keeps transactional offset commits, nor hides aborted records
+  from ``read_committed`` consumers, so it proves nothing about isolation or
+  recovery.
+* **A broker with transactions** (``GRAPHFETCH_BOOTSTRAP`` pointing at Apache
+  Kafka, e.g. docker-compose.yml's, or testcontainers' Kafka): worker
+  processes end to end, and a SIGKILL mid-stream, each request answered
+  exactly once as seen by ``read_committed`` consumers. Skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from streams import kafka
+from streams.catalog import load_catalog
+from streams.client import produce_requests
+from streams.settings import Settings
+from streams.worker import Worker
+
+if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
+    from conftest import Runtime, TopicCollector, Upstreams
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+PIPELINE = "customer360"
+UNSUPPORTED_HINT = "set GRAPHFETCH_PROCESSING_GUARANTEE=at_least_once"
+
+
+async def supports_transactions(bootstrap: str) -> bool:
+    """Whether the broker grants a transactional producer id (what an exactly-once worker needs)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, transactional_id=f"probe-{uuid.uuid4().hex}", enable_idempotence=True
+    )
+    try:
+        async with asyncio.timeout(15):
+            await producer.start()
+    except (KafkaError, TimeoutError):
+        return False
+    finally:
+        await producer.stop()
+    return True
+
+
+@pytest.fixture
+async def transactional_broker(kafka_bootstrap: str) -> str:
+    if not await supports_transactions(kafka_bootstrap):
+        pytest.skip(
+            f"the broker at {kafka_bootstrap} does not support transactions (Tansu): point "
+            "GRAPHFETCH_BOOTSTRAP at Apache Kafka (docker compose up kafka) to run this test"
+        )
+    return kafka_bootstrap
+
+
+# -- a broker without transactions --------------------------------------------------------------------
+
+
+async def test_broker_without_transactions_refuses_exactly_once_with_one_clear_line(
+    kafka_bootstrap: str, unique_name: str, tmp_path: Path
+) -> None:
+    if await supports_transactions(kafka_bootstrap):
+        pytest.skip(f"the broker at {kafka_bootstrap} supports transactions")
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "OTEL_SDK_DISABLED": "true",
+        "GRAPHFETCH_BOOTSTRAP": kafka_bootstrap,
+        "GRAPHFETCH_PROCESSING_GUARANTEE": "exactly_once",
+        "GRAPHFETCH_CONFIGS": str(REPO / "configs" / f"{PIPELINE}.yaml"),
+        "GRAPHFETCH_GROUP_PREFIX": unique_name,
+        "GRAPHFETCH_REQUESTS_TOPIC": f"{unique_name}.requests",
+        "GRAPHFETCH_RESULTS_TOPIC": f"{unique_name}.results",
+        "GRAPHFETCH_DLQ_TOPIC": f"{unique_name}.dlq",
+        "GRAPHFETCH_CONFIGS_TOPIC": f"{unique_name}.configs",
+        "GRAPHFETCH_STATS_TOPIC": f"{unique_name}.stats",
+        "GRAPHFETCH_TASKS_TOPIC_PREFIX": f"{unique_name}.tasks.",
+    }
+    script = Path(sys.executable).with_name("graphfetch")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(script), "worker"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = done.stderr.strip().splitlines() or [""]
+    assert done.returncode != 0, done.stderr
+    assert f"the broker at {kafka_bootstrap} does not support transactions" in lines[-1], done.stderr
+    assert lines[-1].endswith(UNSUPPORTED_HINT), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+# -- librdkafka's mock cluster --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mock_cluster() -> Iterator[str]:
+    """Bootstrap of an in-process librdkafka mock cluster (alive while its owning client lives)."""
+    confluent_kafka = pytest.importorskip("confluent_kafka")
+    owner = confluent_kafka.Producer({"test.mock.num.brokers": 1, "log_level": 0})
+    brokers = list(owner.list_topics(timeout=10).brokers.values())
+    yield f"{brokers[0].host}:{brokers[0].port}"
+    owner.flush(5)
+
+
+@pytest.fixture
+def mock_cluster_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the mock cluster lacks, worked around for this test only.
+
+    Topics: CreateTopics is not served, so they are auto-created by a metadata
+    request. Consumers: the mock's record batches fail aiokafka's CRC check.
+    """
+
+    async def auto_create(bootstrap: str, specs: Any, **_: Any) -> list[str]:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for spec in specs:
+                await producer.partitions_for(spec.name)
+        finally:
+            await producer.stop()
+        return []
+
+    make_consumer = kafka.make_consumer
+
+    def lenient_consumer(*args: Any, **kwargs: Any) -> AIOKafkaConsumer:
+        return make_consumer(*args, **kwargs, check_crcs=False)
+
+    for module in ("streams.worker", "streams.history.statstopic", "streams.configsync"):
+        monkeypatch.setattr(f"{module}.ensure_topics", auto_create)
+    for module in ("streams.agents.base", "streams.history.statstopic", "streams.configsync"):
+        monkeypatch.setattr(f"{module}.make_consumer", lenient_consumer)
+
+
+@pytest.fixture
+def pipeline_env(upstreams: Upstreams, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in upstreams.env().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("mock_cluster_clients", "pipeline_env")
+async def test_transactional_cycle_serves_requests_on_librdkafka_mock_cluster(
+    mock_cluster: str, unique_name: str, tmp_path: Path
+) -> None:
+    output = f"{unique_name}.profiles"
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    config = yaml.safe_load((REPO / "configs" / f"{PIPELINE}.yaml").read_text())
+    config["output"]["topic"] = output
+    config["defaults"]["timeout_ms"] = 5_000  # a busy machine must not turn latency into failures
+    (configs / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(config))
+    settings = Settings(
+        bootstrap=mock_cluster,
+        configs=configs,
+        processing_guarantee="exactly_once",
+        requests_topic=f"{unique_name}.requests",
+        results_topic=f"{unique_name}.results",
+        dlq_topic=f"{unique_name}.dlq",
+        configs_topic=f"{unique_name}.configs",
+        stats_topic=f"{unique_name}.stats",
+        tasks_topic_prefix=f"{unique_name}.tasks.",
+        group_prefix=unique_name,
+        watch_configs=False,
+    )
+    worker = Worker(settings, pipelines=load_catalog([configs]))
+    running = asyncio.create_task(worker.run())
+    ready = asyncio.create_task(worker.ready.wait())
+    try:
+        await asyncio.wait({running, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        assert ready.done(), running.exception() if running.done() else "the worker did not start in 30 s"
+        ids = await produce_requests(
+            settings, PIPELINE, {"customer_id": "C{i:05d}"}, count=20, id_prefix=unique_name
+        )
+        profiles = await read_profiles(settings, output, want=set(ids), timeout_s=60)
+        transactions = worker.ctx.transactions
+        assert transactions is not None
+        commits_while_serving = transactions.commits
+        offsets_while_serving = transactions.offsets_committed
+    finally:
+        ready.cancel()
+        worker.stop()
+        await asyncio.wait_for(running, 30)
+
+    assert {rid: len(found) for rid, found in profiles.items()} == dict.fromkeys(ids, 1)
+    failed = [p["errors"] for found in profiles.values() for p in found if p["status"] != "complete"]
+    assert failed == []
+    assert commits_while_serving >= 2, "sends were not committed in transactions"
+    # Requests (planner), tasks (connector) and results (aggregator) offsets went into them too.
+    assert offsets_while_serving >= 3, "no offsets were committed in the transactions"
+
+
+async def read_profiles(
+    settings: Settings, topic: str, *, want: set[str], timeout_s: float
+) -> dict[str, list[dict[str, Any]]]:
+    """Every profile of ``topic`` for the ids in ``want``, once each has one (and a short grace)."""
+    async with AIOKafkaProducer(bootstrap_servers=settings.bootstrap) as producer:
+        tps = [TopicPartition(topic, p) for p in await producer.partitions_for(topic)]
+    consumer = kafka.make_consumer(settings, group_id=None, check_crcs=False)
+    await consumer.start()
+    found: dict[str, list[dict[str, Any]]] = {}
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        async with asyncio.timeout(timeout_s):
+            while not want <= found.keys():
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        profile = json.loads(record.value or b"{}")
+                        if profile.get("request_id") in want:
+                            found.setdefault(profile["request_id"], []).append(profile)
+        await consumer.getmany(timeout_ms=1000)  # duplicates published right after are read too
+    finally:
+        await consumer.stop()
+    return found
+
+
+# -- a broker with transactions -------------------------------------------------------------------------
+
+
+EXACTLY_ONCE_ENV = {"GRAPHFETCH_PROCESSING_GUARANTEE": "exactly_once", "GRAPHFETCH_FETCH_MAX_WAIT_MS": "100"}
+
+
+@pytest.fixture
+async def committed_profiles(runtime: Runtime, transactional_broker: str) -> TopicCollector:
+    """Two exactly-once workers started; a ``read_committed`` collector of their output topic."""
+    runtime.extra_env.update(EXACTLY_ONCE_ENV)
+    runtime.write_pipeline(defaults={"timeout_ms": 5_000})
+    await runtime.start(workers=2)
+    settings = runtime.settings.model_copy(update={"processing_guarantee": "exactly_once"})
+    collector = type(runtime.profiles)(
+        settings=settings, topic=runtime.output_topic, partitions=settings.partitions
+    )
+    await collector.start()
+    runtime._collectors.append(collector)  # stopped at teardown with the runtime's own
+    return collector
+
+
+@pytest.mark.slow
+async def test_exactly_once_workers_answer_each_request_once(
+    runtime: Runtime, committed_profiles: TopicCollector
+) -> None:
+    ids = await produce_requests(
+        runtime.settings, PIPELINE, {"customer_id": "C{i:05d}"}, count=100, id_prefix="eos"
+    )
+    assert await committed_profiles.wait_for(ids, timeout_s=60), runtime.logs()
+    duplicated = await committed_profiles.wait_until(
+        lambda: bool(committed_profiles.duplicates(ids)), timeout_s=2
+    )
+    assert not duplicated, committed_profiles.duplicates(ids)
+    assert {r.value["status"] for i in ids for r in committed_profiles.by_request_id[i]} == {"complete"}
+
+
+@pytest.mark.slow
+async def test_sigkill_with_exactly_once_gives_no_duplicate_profiles(
+    runtime: Runtime, upstreams: Upstreams, committed_profiles: TopicCollector
+) -> None:
+    upstreams.set_faults("crm", latency_ms=150)
+    upstreams.set_faults("orders", latency_ms=150)
+    producing = asyncio.create_task(
+        produce_requests(
+            runtime.settings,
+            PIPELINE,
+            {"customer_id": "C{i:05d}"},
+            count=100,
+            rate=40.0,
+            id_prefix="eos-kill",
+        )
+    )
+    assert await committed_profiles.wait_until(lambda: len(committed_profiles.received) >= 10, timeout_s=60)
+    runtime.workers[0].kill()
+    runtime.start_worker()
+    ids = await producing
+    assert await committed_profiles.wait_for(ids, timeout_s=90), runtime.logs()
+    # A replayed request would be answered again within a few commit intervals.
+    await committed_profiles.wait_until(lambda: bool(committed_profiles.duplicates(ids)), timeout_s=5)
+    duplicates = committed_profiles.duplicates(ids)
+    print(f"\nSIGKILL 1 of 2 exactly-once workers: {len(ids)} sent, duplicates {len(duplicates)}")
+    assert duplicates == {}, duplicates
