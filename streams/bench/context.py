@@ -11,7 +11,7 @@ from streams.bench.load import LoadResult
 from streams.bench.measure import Samples
 from streams.bench.options import BenchOptions, Sizes
 from streams.bench.progress import BenchProgress
-from streams.bench.results import HopProbe, Memory, Startup
+from streams.bench.results import AdaptiveFigures, HopProbe, Memory, Startup
 from streams.bench.stats import Summary
 from streams.bench.upstreams import DemoUpstreams
 from streams.bench.workloads import (
@@ -78,6 +78,7 @@ class Collected:
     startup: list[Startup] = field(default_factory=list)
     hops: HopProbe | None = None
     idle_cores: dict[str, float] = field(default_factory=dict)
+    adaptive: AdaptiveFigures | None = None
 
     def add_single(self, workload: str, runtime: str, samples: Samples) -> None:
         self.single.setdefault(workload, {})[runtime] = samples

@@ -40,6 +40,13 @@ class Sizes:
     kafka_workers: tuple[int, ...] = (1, 2)
     min_warmup_s: float = 1.0
     """Shortest closed-loop warm-up of a Kafka runtime (rebalances settle in it)."""
+    hedge_requests: int = 1000
+    """customer360 requests one at a time per arm (with and without hedging) on a heavy tail."""
+    repeat_requests: int = 400
+    """Requests per arm of the repeated-key workload (coalescing, cache)."""
+    repeat_keys: int = 20
+    repeat_window: int = 16
+    """Repeated-key requests in flight at once."""
 
 
 QUICK = Sizes(
@@ -58,6 +65,7 @@ QUICK = Sizes(
     hold_ms=3_000.0,
     min_warmup_s=1.0,
     fresh_deployments=False,
+    hedge_requests=120,
 )
 
 FULL = Sizes(

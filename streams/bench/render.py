@@ -142,6 +142,48 @@ def _load(report: BenchReport) -> Table | None:
     return table
 
 
+def _adaptive(report: BenchReport) -> list[Table]:
+    figures = report.adaptive
+    if figures is None:
+        return []
+    h = figures.hedging
+    hedging = Table(title=f"Hedging, customer360 one request at a time, {h.tail} (ms)", title_justify="left")
+    for column in ("arm", "p50", "p95", "p99", "max", "upstream calls", "extra calls"):
+        hedging.add_column(column, justify="left" if column == "arm" else "right")
+    hedging.add_row(
+        "no hedging", *_percentiles(h.without), _f(h.without.max), str(h.upstream_calls_without), ""
+    )
+    hedging.add_row(
+        f"hedged after p{h.hedge_quantile * 100:g}",
+        *_percentiles(h.hedged),
+        _f(h.hedged.max),
+        str(h.upstream_calls_hedged),
+        f"{h.extra_calls_pct:+.1f} %",
+    )
+    hedging.caption = (
+        f"{h.requests} requests per arm; budget {h.hedge_budget:.0%} of calls; {h.hedged_fetches} fetches "
+        f"hedged; {h.not_complete} requests not complete"
+    )
+    hedging.caption_justify = "left"
+    r = figures.repeats
+    repeats = Table(
+        title=f"Repeated keys: {r.requests} requests over {r.keys} keys ({r.distribution}), "
+        f"{r.window} in flight, one node on crm",
+        title_justify="left",
+    )
+    for column in ("arm", "upstream calls", "calls saved", "p50 ms", "p99 ms"):
+        repeats.add_column(column, justify="left" if column == "arm" else "right")
+    for arm in r.arms:
+        repeats.add_row(
+            arm.name,
+            str(arm.upstream_calls),
+            f"{arm.saved_pct:.1f} %",
+            _f(arm.latency.p50),
+            _f(arm.latency.p99),
+        )
+    return [hedging, repeats]
+
+
 def _rate(rate: float | None) -> str:
     return "none" if rate is None else f"{rate:g}/s"
 
@@ -203,6 +245,7 @@ def print_report(report: BenchReport, console: Console) -> None:
         _overheads(report),
         _sweep(report),
         _load(report),
+        *_adaptive(report),
         _other(report),
         _targets(report),
     ]

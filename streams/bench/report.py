@@ -154,6 +154,7 @@ def assemble(
         startup=collected.startup,
         hops=collected.hops,
         idle_cores=collected.idle_cores,
+        adaptive=collected.adaptive,
         phases=phases,
         targets=check_targets(single=singles, sweep=swept, load=collected.load, hops=collected.hops),
         notes=ctx.notes,

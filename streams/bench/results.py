@@ -128,6 +128,46 @@ class TargetCheck(_Model):
     passed: bool | None = Field(description="None when the run did not measure it.")
 
 
+class Hedging(_Model):
+    """customer360 one request at a time on a heavy-tailed upstream, with and without hedging."""
+
+    tail: str = Field(description="The tail every HTTP service was given.")
+    hedge_quantile: float
+    hedge_budget: float
+    requests: int = Field(description="Measured requests per arm (after a warm-up that fills the history).")
+    without: Summary
+    hedged: Summary
+    not_complete: int
+    upstream_calls_without: int = Field(description="Calls the demo upstreams counted (/_stats).")
+    upstream_calls_hedged: int
+    extra_calls_pct: float = Field(description="Extra upstream calls of the hedged arm, % of the other's.")
+    hedged_fetches: int = Field(description="Fetches whose lineage says 'hedged after ...'.")
+
+
+class RepeatArm(_Model):
+    name: str
+    upstream_calls: int
+    saved_pct: float = Field(
+        description="Upstream calls saved, % of requests (one call per request without)."
+    )
+    latency: Summary
+
+
+class Repeats(_Model):
+    """A one-node pipeline asked for few distinct keys, many requests in flight."""
+
+    requests: int
+    keys: int
+    distribution: str
+    window: int = Field(description="Requests in flight at once.")
+    arms: list[RepeatArm]
+
+
+class AdaptiveFigures(_Model):
+    hedging: Hedging
+    repeats: Repeats
+
+
 class BenchReport(_Model):
     quick: bool
     machine: Machine
@@ -142,5 +182,8 @@ class BenchReport(_Model):
     hops: HopProbe | None
     idle_cores: dict[str, float] = Field(description="CPU with no traffic: consumers polling, heartbeats.")
     targets: list[TargetCheck]
+    adaptive: AdaptiveFigures | None = Field(
+        None, description="Hedging, coalescing and caching against real upstream latency (in process)."
+    )
     phases: list[Phase] = Field(description="Each phase of the run, in order.")
     notes: list[str]

@@ -1,7 +1,7 @@
 """One bench run: upstreams up, every runtime measured on the same request sequence, all torn down.
 
-Order: floor and in-process first (no worker exists yet), then each Kafka
-runtime on its own broker. Whatever happens (an error, Ctrl-C), every child
+Order: floor and in-process first (no worker exists yet), then the adaptive
+decisions in process, then each Kafka runtime on its own broker. Whatever happens (an error, Ctrl-C), every child
 process is stopped before :func:`run_bench` returns or raises.
 """
 
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from streams.bench.adaptive import planned_steps as adaptive_steps
+from streams.bench.adaptive import run_adaptive
 from streams.bench.context import BenchContext, Collected
 from streams.bench.errors import BenchError
 from streams.bench.local import planned_steps as local_steps
@@ -99,9 +101,12 @@ async def run_bench(options: BenchOptions) -> BenchReport:
             ctx.facts = {name: graph_facts(pipelines[name], w) for name, w in workloads.items()}
             kafka_runs = options.sizes.kafka_workers if options.wants("kafka") else ()
             progress.expect(
-                local_steps(ctx) + sum(kafka_steps(ctx, first=i == 0) for i in range(len(kafka_runs)))
+                local_steps(ctx)
+                + adaptive_steps(ctx)
+                + sum(kafka_steps(ctx, first=i == 0) for i in range(len(kafka_runs)))
             )
             await run_local(ctx, collected)
+            await run_adaptive(ctx, collected)
             for i, workers in enumerate(kafka_runs):
                 await run_kafka(ctx, collected, workers=workers, first=i == 0)
             progress.phase("stopping the demo upstreams")

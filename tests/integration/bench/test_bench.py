@@ -39,6 +39,10 @@ TINY = Sizes(
     kafka_workers=(1,),
     min_warmup_s=0.0,
     fresh_deployments=False,
+    hedge_requests=4,
+    repeat_requests=40,
+    repeat_keys=5,
+    repeat_window=8,
 )
 
 
@@ -92,6 +96,17 @@ async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path)
     assert report.hops.fetch_max_wait_ms == [5, 10]
     assert report.targets
     assert report.machine.cores >= 1
+    assert report.adaptive is not None
+    assert report.adaptive.hedging.requests == TINY.hedge_requests
+    assert report.adaptive.hedging.upstream_calls_without > 0
+    repeats = report.adaptive.repeats
+    assert [a.name for a in repeats.arms] == [
+        "every request calls",
+        "coalescing",
+        "coalescing + memory cache",
+    ]
+    assert repeats.arms[0].upstream_calls == TINY.repeat_requests
+    assert repeats.arms[2].upstream_calls <= TINY.repeat_keys + repeats.window
 
 
 async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tmp_path):
@@ -111,6 +126,7 @@ async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tm
     assert [m.runtime for m in report.memory] == ["kafka-1"]
     assert [s.runtime for s in report.startup] == ["kafka-1"]
     assert set(report.load) == {"kafka-1"}
+    assert report.adaptive is None
     assert children() == []
 
 
@@ -124,6 +140,7 @@ async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path)
     assert report.startup == []
     assert report.hops is None
     assert set(report.load) == {"inprocess"}
+    assert report.adaptive is not None
     assert children() == []
 
 

@@ -23,7 +23,10 @@ def test_timeout_is_lowered_to_factor_times_p99_and_says_why() -> None:
 
 
 def test_timeout_never_rises_above_the_config_nor_falls_below_the_floor() -> None:
-    assert adaptive_timeout(TIMEOUTS, node="n", configured_ms=300, estimates=Estimates(p99=200)) == (300, None)
+    assert adaptive_timeout(TIMEOUTS, node="n", configured_ms=300, estimates=Estimates(p99=200)) == (
+        300,
+        None,
+    )
     low, _ = adaptive_timeout(TIMEOUTS, node="n", configured_ms=300, estimates=Estimates(p99=1))
     assert low == TIMEOUTS.min_timeout_ms
 
