@@ -77,6 +77,16 @@ class Connector(abc.ABC, Generic[SettingsT]):
         """
         _validation.parse(cls.request_model, request, error=InvalidRequest, source=None, prefix="request")
 
+    @property
+    def pool_limit(self) -> int | None:
+        """Most fetches the connector's own pool serves at once, if it has such a bound.
+
+        The runtime caps the source's concurrency at it (unless ``limits`` says
+        otherwise), so extra callers queue for a slot, outside any attempt's
+        timeout, instead of timing out inside the pool and opening the breaker.
+        """
+        return None
+
     def is_idempotent(self, request: Mapping[str, Any]) -> bool:
         """Whether repeating this rendered request is harmless, so it may be hedged or shared.
 

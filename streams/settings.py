@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger requests go to the DLQ.")
     max_fields: int = Field(256, ge=1, description="Most fields one request may ask for.")
     max_keys: int = Field(32, ge=1, description="Most keys one request may carry.")
-    max_in_flight_requests: int = Field(2_000, ge=1, description="Per worker; beyond it, intake pauses.")
+    max_in_flight_requests: int = Field(
+        256, ge=1, description="Per worker; beyond it, intake pauses (paces the catch-up after a gap)."
+    )
     max_in_flight_tasks: int = Field(512, ge=1, description="Concurrent fetches per connector worker.")
     commit_interval_ms: int = Field(200, ge=10, description="How often finished offsets are committed.")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(

@@ -76,7 +76,10 @@ class SourcePool:
         settings: Mapping[str, Any] = source.settings
         connector = connector_cls(source=name, settings=settings)
         await connector.start()
-        return ResilientSource.from_settings(connector, settings)
+        limits = dict(settings.get("limits") or {})
+        if connector.pool_limit is not None:  # queue for a slot, not inside the pool under a timeout
+            limits.setdefault("max_concurrency", connector.pool_limit)
+        return ResilientSource.from_settings(connector, {**settings, "limits": limits})
 
     async def close(self) -> None:
         if self._closed:

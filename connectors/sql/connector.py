@@ -39,6 +39,10 @@ class SqlConnector(Connector[SqlSettings]):
         """Every fetch is rolled back, so running one twice changes nothing."""
         return True
 
+    @property
+    def pool_limit(self) -> int:
+        return self.settings.pool_size
+
     def __repr__(self) -> str:
         return (
             f"<SqlConnector source={self.source!r} dsn={self.settings.safe_dsn!r} state={self.state.value}>"
