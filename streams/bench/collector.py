@@ -1,4 +1,4 @@
-"""Reading profiles back: one group-less consumer on the output topic, a future per request id.
+"""Reading profiles back: a :class:`~streams.topicreader.TopicReader` on the output topic, a future per request id.
 
 The bench registers the request id before it produces the request, so the
 profile can never arrive unseen. The topic is read from its beginning: it is
@@ -9,15 +9,14 @@ new for every Kafka runtime, and not every broker reports end offsets right
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
-from streams.kafka import make_consumer
 from streams.settings import Settings
+from streams.topicreader import TopicReader
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,28 +30,15 @@ class Arrival:
     """``time.monotonic()`` when the bench read it."""
 
 
-class ProfileCollector:
+class ProfileCollector(TopicReader):
     """Resolves :meth:`expect` futures as profiles arrive; counts duplicates and strays."""
 
     def __init__(self, settings: Settings, *, topic: str, partitions: int) -> None:
-        self._settings = settings
-        self._topic = topic
-        self._partitions = partitions
+        super().__init__(settings=settings, topic=topic, partitions=partitions)
         self._waiting: dict[str, asyncio.Future[Arrival]] = {}
         self._answered: set[str] = set()
         self.duplicates = 0
         self.strays = 0
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        consumer = make_consumer(self._settings, group_id=None)
-        await consumer.start()
-        self._consumer = consumer
-        partitions = [TopicPartition(self._topic, p) for p in range(self._partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        self._task = asyncio.create_task(self._read(consumer), name=f"collect:{self._topic}")
 
     def expect(self, request_id: str) -> asyncio.Future[Arrival]:
         """A future for the profile of ``request_id``; call before producing the request."""
@@ -66,13 +52,8 @@ class ProfileCollector:
         if future is not None:
             future.cancel()
 
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=200)
-            received_at = time.monotonic()
-            for records in batch.values():
-                for record in records:
-                    self._on_profile(record.value, received_at)
+    def _add(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._on_profile(record.value, time.monotonic())
 
     def _on_profile(self, value: bytes | None, received_at: float) -> None:
         profile = json.loads(value) if value else {}
@@ -93,20 +74,8 @@ class ProfileCollector:
             )
             future.set_result(arrival)
 
-    def failure(self) -> BaseException | None:
-        """The reader's error if it stopped, else None."""
-        task = self._task
-        if task is None or not task.done() or task.cancelled():
-            return None
-        return task.exception()
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await super().stop()
         for future in self._waiting.values():
             future.cancel()
         self._waiting.clear()
