@@ -13,6 +13,7 @@ import typer
 
 from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
 from streams.catalog import load_catalog
+from streams.chaos.cli import app as chaos_app
 from streams.cli_options import BootstrapOption
 from streams.configcli import config_app
 from streams.render import RENDERERS, PlanFormat
@@ -40,6 +41,7 @@ FieldsOption = Annotated[
 ]
 
 app.add_typer(config_app, name="config")
+app.add_typer(chaos_app, name="chaos")
 
 EXIT_STATUS = {"complete": 0, "failed": 1, "partial": 2}
 

@@ -1,0 +1,77 @@
+"""``graphfetch chaos``: run the fault scenarios and print (or save) their figures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from streams.chaos.scenarios import SCENARIOS
+
+_FILE_WIDTH = 180
+
+app = typer.Typer(help="Break a local graphfetch deployment on purpose and count what its clients see.")
+
+
+@app.callback(invoke_without_command=True)
+def chaos(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scenario", "-s", help=f"Scenario to run; repeat (default: all: {', '.join(SCENARIOS)})."
+        ),
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", min=1.0, help="Requests per second, open loop.")] = 30.0,
+    duration: Annotated[
+        float, typer.Option("--duration", min=0.05, help="Scale of every phase's duration (1: full length).")
+    ] = 1.0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    """Fresh broker, demo upstreams and workers per scenario; a steady customer360 stream; one fault each."""
+    try:
+        from streams.chaos.render import chaos_table, faults_legend
+        from streams.chaos.runner import Durations, chosen, run_chaos
+    except ImportError as exc:  # psutil comes with the bench extra
+        raise typer.BadParameter(
+            f"graphfetch chaos needs {exc.name}: pip install 'graphfetch[bench]'"
+        ) from None
+    try:
+        scenarios = chosen(scenario)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scenario") from None
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=_FILE_WIDTH)  # a log or a pipe: the whole table on one line per row
+    bar = Progress(
+        TextColumn("[bold]chaos[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} scenarios"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not progress,
+    )
+    with bar:
+        task = bar.add_task("starting", total=len(scenarios))
+        report = asyncio.run(
+            run_chaos(
+                [s.name for s in scenarios],
+                rate=rate,
+                durations=Durations(scale=duration),
+                phase=lambda text: bar.update(task, description=text),
+                done=lambda _: bar.advance(task),
+            )
+        )
+    console.print(chaos_table(report))
+    for line in faults_legend(report):
+        console.print(line, highlight=False)
+    if json_path is not None:
+        json_path.write_text(report.model_dump_json(indent=2))
+        console.print(f"figures written to {json_path}")

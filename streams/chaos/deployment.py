@@ -1,0 +1,196 @@
+"""A real graphfetch deployment to break: its own Tansu broker, worker processes by role, a profile ledger.
+
+Every scenario gets a fresh deployment (a memory-only broker starts in well
+under a second), so a fault that leaves the runtime in a bad state cannot
+spoil the figures of the next scenario. The pieces are the bench's: the
+demo upstreams run in their own process (:class:`streams.bench.upstreams.DemoUpstreams`),
+workers are ``graphfetch worker --role ...`` children
+(:class:`streams.bench.processes.Child`), topics are created before the
+first worker starts, and the pipeline is the checkout's ``customer360.yaml``
+publishing to the deployment's own output topic.
+
+A :class:`~streams.chaos.layouts.Layout` names the worker processes and their roles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import yaml
+
+from connectors import default_registry
+from streams.bench.kafka import worker_command
+from streams.bench.processes import Child, rss_bytes
+from streams.bench.suite import default_pipeline_file
+from streams.bench.upstreams import SOURCE_VARIABLES
+from streams.bench.workloads import customer360, load_workload_pipelines, write_configs
+from streams.broker import LocalBroker
+from streams.chaos.layouts import Layout
+from streams.chaos.ledger import ProfileLedger
+from streams.chaos.stream import send_probe
+from streams.settings import Settings
+from streams.topics import ensure_topics
+from streams.worker import topic_specs
+
+PIPELINE = "customer360"
+_START_TIMEOUT_S = 90.0
+
+
+class DeploymentError(RuntimeError):
+    """The deployment could not start or lost a process it needs; the message quotes the worker logs."""
+
+
+class Deployment:
+    """``async with Deployment(...) as d``: broker, topics, workers serving; everything stops with the block."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        layout: Layout,
+        upstream_env: Mapping[str, str],
+        workdir: Path,
+        worker_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.layout = layout
+        self._upstream_env = dict(upstream_env)
+        self._worker_env = dict(worker_env or {})
+        self._workdir = workdir
+        self._stack = contextlib.AsyncExitStack()
+        self._broker: LocalBroker | None = None
+        self._spawned = 0
+        self.workers: dict[str, Child] = {}
+        self._ledger: ProfileLedger | None = None
+        self.settings = Settings(bootstrap="127.0.0.1:0")
+
+    @property
+    def output_topic(self) -> str:
+        return f"{self.name}.profiles"
+
+    @property
+    def broker(self) -> LocalBroker:
+        if self._broker is None:
+            raise DeploymentError("the deployment is not started; use `async with` first")
+        return self._broker
+
+    @property
+    def ledger(self) -> ProfileLedger:
+        if self._ledger is None:
+            raise DeploymentError("the deployment is not started; use `async with` first")
+        return self._ledger
+
+    async def start(self) -> None:
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        broker = LocalBroker(log_path=self._workdir / "broker.log")
+        self._broker = await self._stack.enter_async_context(broker)
+        self.settings = Settings(
+            bootstrap=broker.bootstrap,
+            configs=self._workdir / "configs",
+            requests_topic=f"{self.name}.requests",
+            results_topic=f"{self.name}.results",
+            dlq_topic=f"{self.name}.dlq",
+            configs_topic=f"{self.name}.configs",
+            tasks_topic_prefix=f"{self.name}.tasks.",
+            group_prefix=self.name,
+        )
+        document = yaml.safe_load(default_pipeline_file().read_text())
+        write_configs(self.settings.configs, [customer360(document)], output_topic=self.output_topic)
+        pipelines = load_workload_pipelines(self.settings.configs, env={**os.environ, **self._upstream_env})
+        specs = topic_specs(self.settings, pipelines.values(), default_registry().names())
+        await ensure_topics(self.settings.bootstrap, specs)
+        self._ledger = ProfileLedger(self.settings, topic=self.output_topic)
+        await self._ledger.start()
+        self._stack.push_async_callback(self._ledger.stop)
+        self._stack.push_async_callback(self._stop_workers)
+        for worker in self.layout.workers:
+            self.spawn(worker)
+        await self._probe()
+
+    async def _probe(self) -> None:
+        """Return once a request got its profile (every role is up), or fail with the logs."""
+        request_id = f"{self.name}-probe-{uuid.uuid4().hex[:6]}"
+        await send_probe(self.settings, PIPELINE, request_id)
+        ledger = self.ledger
+        answered = await ledger.wait_until(lambda: request_id in ledger.seen, timeout_s=_START_TIMEOUT_S)
+        if not answered:
+            raise DeploymentError(f"no profile for the probe within {_START_TIMEOUT_S:g} s\n{self.logs()}")
+
+    def _env(self) -> dict[str, str]:
+        s = self.settings
+        scrubbed = ("GRAPHFETCH_", "OTEL_")
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(scrubbed) and k not in SOURCE_VARIABLES
+        }
+        env.update(self._upstream_env)
+        env.update(
+            {
+                "GRAPHFETCH_BOOTSTRAP": s.bootstrap,
+                "GRAPHFETCH_CONFIGS": str(s.configs),
+                "GRAPHFETCH_REQUESTS_TOPIC": s.requests_topic,
+                "GRAPHFETCH_RESULTS_TOPIC": s.results_topic,
+                "GRAPHFETCH_DLQ_TOPIC": s.dlq_topic,
+                "GRAPHFETCH_CONFIGS_TOPIC": s.configs_topic,
+                "GRAPHFETCH_TASKS_TOPIC_PREFIX": s.tasks_topic_prefix,
+                "GRAPHFETCH_GROUP_PREFIX": s.group_prefix,
+                "GRAPHFETCH_PARTITIONS": str(s.partitions),
+                "OTEL_SDK_DISABLED": "true",
+            }
+        )
+        env.update(self._worker_env)
+        return env
+
+    def spawn(self, worker: str) -> Child:
+        """Start (or restart) the named worker of the layout; it joins the groups of the others."""
+        roles = self.layout.workers[worker]
+        self._spawned += 1
+        argv = [*worker_command(), "--role", ",".join(roles), "--log-level", "INFO"]
+        log_path = self._workdir / f"{worker}-{self._spawned}.log"
+        child = Child.spawn(worker, argv, env=self._env(), cwd=self._workdir, log_path=log_path)
+        self.workers[worker] = child
+        return child
+
+    async def kill(self, workers: Sequence[str]) -> None:
+        """SIGKILL the named workers at once: no drain, no last commit, like a crashed machine."""
+        children = [self.workers[w] for w in workers]
+        for child in children:
+            if child.alive:
+                child.process.send_signal(signal.SIGKILL)
+        await asyncio.gather(*(asyncio.to_thread(child.process.wait) for child in children))
+
+    def worker_rss_bytes(self) -> int:
+        """Resident memory of every live worker process, added up."""
+        return sum(rss_bytes(child.pid) for child in self.workers.values() if child.alive)
+
+    def dead_workers(self) -> list[str]:
+        return [name for name, child in self.workers.items() if not child.alive]
+
+    def logs(self) -> str:
+        return "\n".join(child.log_tail() for child in self.workers.values())
+
+    async def _stop_workers(self) -> None:
+        """Workers before the broker: they would otherwise retry against a stopped broker."""
+        await asyncio.gather(*(child.stop() for child in self.workers.values()))
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+    async def __aenter__(self) -> Deployment:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,58 @@
+"""The fault suite's fixtures: one set of demo upstreams per module, a scenario runner with short phases.
+
+Each test runs one scenario of :mod:`streams.chaos` on a deployment of its
+own (a fresh Tansu broker and worker processes: the broker-pause test must
+own its broker, and a fault must not leak into the next test) under a steady
+stream of requests, and asserts on the figures the clients saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.bench.upstreams import DemoUpstreams
+from streams.chaos.figures import ScenarioFigures
+from streams.chaos.runner import Durations, run_scenario
+from streams.chaos.scenarios import SCENARIOS
+from streams.chaos.upstream import UpstreamControl
+
+RATE = 30.0
+SHORT = Durations(baseline_s=2.0, fault_s=4.0, settle_s=5.0, drain_timeout_s=60.0)
+"""Short phases: the whole folder runs in about three minutes."""
+
+Run = Callable[..., Awaitable[ScenarioFigures]]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoUpstreams]:
+    """The demo upstreams in a child process, with the bench's fixed latencies (10-15 ms a call)."""
+    upstreams = DemoUpstreams(workdir=tmp_path_factory.mktemp("upstreams"))
+    asyncio.run(upstreams.start())
+    try:
+        yield upstreams
+    finally:
+        asyncio.run(upstreams.stop())
+
+
+@pytest.fixture
+def run(demo: DemoUpstreams, tmp_path: Path) -> Run:
+    """``await run("name", fault_s=...)``: the scenario under :data:`RATE` req/s, with short phases."""
+
+    async def run_named(name: str, **durations: float) -> ScenarioFigures:
+        figures = await run_scenario(
+            SCENARIOS[name],
+            upstreams=UpstreamControl(demo.url),
+            upstream_env=demo.env(),
+            workdir=tmp_path,
+            rate=RATE,
+            durations=dataclasses.replace(SHORT, **durations),
+        )
+        print(f"\n{name}: {figures.model_dump_json()}")
+        return figures
+
+    return run_named

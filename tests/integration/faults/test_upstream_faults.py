@@ -1,0 +1,40 @@
+"""Upstream faults through the demo upstreams' knobs: nothing lost, nothing answered twice.
+
+Errors, hangs and a latency tail are absorbed by timeouts and retries (the
+odd request may still end partial or failed: three bad draws in a row); a
+source that is down opens its breaker, so profiles come back partial
+(``tickets`` is optional) and complete again once it is back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:  # the fixture's type; pytest loads conftest.py itself
+    from conftest import Run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("scenario", ["errors", "hangs", "tail"])
+async def test_retried_upstream_faults_lose_and_duplicate_nothing(run: Run, scenario: str) -> None:
+    figures = await run(scenario)
+
+    assert figures.sent > 0
+    assert figures.lost == 0, figures
+    assert figures.duplicated == 0, figures
+    assert figures.share("complete", window="during") >= 0.9, figures.statuses_during
+    assert figures.recovery_s is not None, "profiles were not complete again after the fault"
+
+
+async def test_source_down_gives_partial_profiles_then_complete_ones(run: Run) -> None:
+    figures = await run("source-down", fault_s=6.0, settle_s=8.0)
+
+    assert figures.lost == 0, figures
+    assert figures.duplicated == 0, figures
+    assert figures.share("partial", window="during") >= 0.5, figures.statuses_during
+    assert figures.statuses_during.get("failed", 0) == 0, "tickets is optional: never a failed profile"
+    assert figures.recovery_s is not None, "profiles were not complete again after the source came back"
+    assert figures.recovery_s < 9.0, "the breaker (reset after 5 s) kept the source out too long"
