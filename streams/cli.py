@@ -185,6 +185,8 @@ def worker(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run agents against a Kafka cluster; any number of workers can run side by side."""
+    from aiokafka.errors import KafkaConnectionError
+
     from streams.metrics import setup_metrics
     from streams.runner import run_service, setup_logging
     from streams.telemetry import setup_tracing
@@ -205,6 +207,11 @@ def worker(
         run_service(service.run(), service.stop, event_loop=settings.event_loop)
     except TransactionsUnsupportedError as exc:
         raise fail(str(exc)) from None
+    except KafkaConnectionError as exc:
+        hint = ""
+        if settings.security_protocol != "PLAINTEXT":
+            hint = f" ({settings.security_protocol}: the log line above says whether authentication or TLS failed)"
+        raise fail(f"cannot connect to Kafka at {settings.bootstrap}: {exc}{hint}") from None
 
 
 @app.command()
