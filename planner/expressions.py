@@ -21,6 +21,7 @@ import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath import functions as jmespath_functions
 from jmespath.parser import ParsedResult
+from jmespath.visitor import TreeInterpreter
 
 KEYS = "keys"
 
@@ -90,6 +91,31 @@ def _check_functions(ast: Mapping[str, Any]) -> None:
             raise ExpressionError(f"{name}() takes {wanted} argument(s), got {len(children)}")
 
 
+_INTERPRETER = TreeInterpreter()
+"""One interpreter for every search: it keeps no state between searches, while jmespath's own
+``search`` builds a new one per call, whose method cache is a reference cycle: garbage that only
+the cycle collector frees, a few objects per expression per request."""
+
+
+def _field_path(ast: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The names of a plain field chain (``a``, ``a.b.c``), else None.
+
+    Most expressions are such chains; they are looked up directly, with jmespath's meaning of a
+    field (``value.get(name)``, null on anything without ``get``).
+    """
+    if ast["type"] == "field":
+        return (str(ast["value"]),)
+    if ast["type"] != "subexpression":
+        return None
+    names: list[str] = []
+    for child in ast["children"]:
+        inner = _field_path(child)
+        if inner is None:
+            return None
+        names.extend(inner)
+    return tuple(names)
+
+
 def _parse_problem(exc: jmespath_errors.JMESPathError) -> str:
     """jmespath's error in one line; its own text spans three (message, expression, caret)."""
     if isinstance(exc, jmespath_errors.IncompleteExpressionError):
@@ -108,6 +134,8 @@ class Expression:
     source: str
     _parsed: ParsedResult = field(repr=False, compare=False)
     refs: frozenset[str] = field(compare=False)
+    _path: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+    """Set for a plain field chain, which :meth:`search` follows without the interpreter."""
 
     @classmethod
     def compile(cls, source: str) -> Expression:
@@ -130,11 +158,20 @@ class Expression:
         except RecursionError:
             # jmespath parses recursively: refuse absurd nesting instead of crashing the loader.
             raise ExpressionError(f"invalid expression {source[:40]!r}...: nested too deeply") from None
-        return cls(source, parsed, refs)
+        return cls(source, parsed, refs, _field_path(parsed.parsed))
 
     def search(self, context: Mapping[str, Any]) -> Any:
+        path = self._path
+        if path is not None:
+            value: Any = context
+            for name in path:
+                try:
+                    value = value.get(name)
+                except AttributeError:
+                    return None
+            return value
         try:
-            return self._parsed.search(context)
+            return _INTERPRETER.visit(self._parsed.parsed, context)
         except jmespath_errors.JMESPathError as exc:
             raise RenderError(f"expression {self.source!r} failed: {exc}") from None
 
