@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from planner import Emission, Outcome, Pipeline, RequestState, Task, plan_request
 from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.execution import AttemptObserver, execute_task, now_ms
+from streams.heap import freeze_startup_heap
 from streams.settings import Settings
 from streams.sources import SourcePool
 
@@ -27,6 +28,7 @@ class InProcessEngine:
         self.sources = sources or SourcePool()
         self._owns_adaptive = adaptive is None
         self.adaptive = adaptive or AdaptiveFetcher.from_settings(Settings())
+        freeze_startup_heap()  # an engine serves many requests: see streams.heap
 
     async def __aenter__(self) -> InProcessEngine:
         return self

@@ -27,6 +27,7 @@ from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
 from streams.configsync import ConfigSync
 from streams.configtopic import config_topic_spec
+from streams.heap import freeze_startup_heap
 from streams.history import StatsOptions, StatsSync, default_worker_id, stats_topic_spec
 from streams.kafka import make_producer
 from streams.settings import Settings
@@ -136,6 +137,7 @@ class Worker:
                 commits = asyncio.ensure_future(transactions.run())
                 watched.add(commits)
             self.ready.set()
+            freeze_startup_heap()  # what start-up built lives on: the collector need not walk it again
             stop = asyncio.ensure_future(self._stopping.wait())
             done, _ = await asyncio.wait({stop, *watched}, return_when=asyncio.FIRST_COMPLETED)
             for job in done:
