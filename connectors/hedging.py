@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from connectors.errors import FetchError
 
@@ -120,24 +120,133 @@ async def hedged(
     so none holds a slot or a breaker permit afterwards.
     """
     plan.budget.earn()
-    started = time.monotonic()
-    primary = asyncio.ensure_future(leg(False))
-    legs = [primary]
-    try:
-        done, _ = await asyncio.wait(legs, timeout=plan.after_ms / 1000.0)
-        if done:
-            return primary.result()
-        waited_ms = (time.monotonic() - started) * 1000.0
-        refusal = _refusal(plan, deadline)
+    return await _Race(leg, plan=plan, deadline=deadline, observer=observer).run()
+
+
+class _Race(Generic[T]):
+    """One hedged attempt. The primary leg runs in the caller's own task (most attempts answer
+    before the hedge is due, and a task of their own would cost more than a local fetch); a timer
+    starts the hedge as a task. A hedge that answers first interrupts the primary by cancelling the
+    caller's task, and that cancellation is taken back once the primary has unwound, as
+    ``asyncio.timeout`` does: a cancellation from outside still goes through."""
+
+    def __init__(
+        self,
+        leg: Callable[[bool], Awaitable[T]],
+        *,
+        plan: HedgePlan,
+        deadline: float | None,
+        observer: HedgeObserver,
+    ) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("hedged() must run in an asyncio task")
+        self._task = task
+        self._leg = leg
+        self._plan = plan
+        self._deadline = deadline
+        self._observer = observer
+        self._started = time.monotonic()
+        self._hedge: asyncio.Future[T] | None = None
+        self._hedge_started = 0.0
+        self._primary_over = False
+        self._interrupted = False
+        self._hedge_answered_at = 0.0
+
+    async def run(self) -> T:
+        timer = asyncio.get_running_loop().call_later(self._plan.after_ms / 1000.0, self._due)
+        try:
+            try:
+                value = await self._leg(False)
+            except FetchError as exc:
+                self._primary_over = True
+                if self._interrupted:  # it failed as it was being interrupted
+                    self._task.uncancel()
+                    return self._hedge_won(exc)
+                if self._hedge is None:
+                    raise
+                return await self._after_primary_failed(exc)
+            except asyncio.CancelledError:
+                self._primary_over = True
+                if self._interrupted and self._task.uncancel() == 0:
+                    return self._hedge_won(None)
+                raise
+            self._primary_over = True
+            if self._interrupted:  # the primary answered as it was being interrupted
+                self._task.uncancel()
+                return self._hedge_won(None)
+            hedge = self._hedge
+            if hedge is not None:
+                self._observer.hedge_decided(
+                    hedge_won=False,
+                    latency_ms=(time.monotonic() - self._started) * 1000.0,
+                    loser=_fate(hedge),
+                )
+            return value
+        finally:
+            self._primary_over = True
+            timer.cancel()
+            if self._hedge is not None:
+                await _finish([self._hedge])
+
+    def _due(self) -> None:
+        """The primary is slow: start the hedge, unless the deadline or the budget forbids it."""
+        if self._primary_over:
+            return
+        waited_ms = (time.monotonic() - self._started) * 1000.0
+        refusal = _refusal(self._plan, self._deadline)
         if refusal is not None:
-            observer.hedge_refused(reason=refusal, waited_ms=waited_ms)
-            return await primary
-        observer.hedge_started(waited_ms=waited_ms)
-        hedge = asyncio.ensure_future(leg(True))
-        legs.append(hedge)
-        return await _race(primary, hedge, started=(started, time.monotonic()), observer=observer)
-    finally:
-        await _finish(legs)
+            self._observer.hedge_refused(reason=refusal, waited_ms=waited_ms)
+            return
+        self._observer.hedge_started(waited_ms=waited_ms)
+        self._hedge_started = time.monotonic()
+        hedge = asyncio.ensure_future(self._leg(True))
+        hedge.add_done_callback(self._hedge_done)
+        self._hedge = hedge
+
+    def _hedge_done(self, hedge: asyncio.Future[T]) -> None:
+        """An answer (or a bug) from the hedge stops the primary; a fetch failure leaves it running."""
+        if self._primary_over or hedge.cancelled() or isinstance(hedge.exception(), FetchError):
+            return
+        self._hedge_answered_at = time.monotonic()
+        self._interrupted = True
+        self._task.cancel()
+
+    def _hedge_won(self, primary_error: FetchError | None) -> T:
+        hedge = self._hedge
+        assert hedge is not None  # only a started hedge interrupts
+        failure = hedge.exception()
+        if failure is not None:
+            raise failure
+        self._observer.hedge_decided(
+            hedge_won=True,
+            latency_ms=(self._hedge_answered_at - self._hedge_started) * 1000.0,
+            loser="failed" if primary_error is not None else "cancelled",
+        )
+        return hedge.result()
+
+    async def _after_primary_failed(self, primary_error: FetchError) -> T:
+        """The primary failed: a hedge that failed before it leaves the primary's error (the
+        later one); else the hedge's outcome is the attempt's."""
+        hedge = self._hedge
+        assert hedge is not None
+        if not hedge.done():
+            await asyncio.wait([hedge])
+        elif hedge.cancelled() or isinstance(hedge.exception(), FetchError):
+            raise primary_error
+        failure = hedge.exception()
+        if failure is not None:
+            raise failure  # the later of two failures (or a bug)
+        self._observer.hedge_decided(
+            hedge_won=True, latency_ms=(time.monotonic() - self._hedge_started) * 1000.0, loser="failed"
+        )
+        return hedge.result()
+
+
+def _fate(leg: asyncio.Future[Any]) -> LoserFate:
+    if not leg.done():
+        return "cancelled"
+    return "failed" if leg.cancelled() or leg.exception() is not None else "answered"
 
 
 def _refusal(plan: HedgePlan, deadline: float | None) -> HedgeRefusal | None:
@@ -147,36 +256,6 @@ def _refusal(plan: HedgePlan, deadline: float | None) -> HedgeRefusal | None:
     if not plan.budget.try_spend():
         return "budget"
     return None
-
-
-async def _race(
-    primary: asyncio.Future[T],
-    hedge: asyncio.Future[T],
-    *,
-    started: tuple[float, float],
-    observer: HedgeObserver,
-) -> T:
-    """Take the legs in the order they finished (done callbacks run in that order), not as ``wait`` returns them."""
-    finished: asyncio.Queue[asyncio.Future[T]] = asyncio.Queue()
-    for leg in (primary, hedge):
-        leg.add_done_callback(finished.put_nowait)
-    failures: list[FetchError] = []
-    while len(failures) < 2:
-        leg = await finished.get()
-        failure = leg.exception()
-        if isinstance(failure, FetchError):
-            failures.append(failure)
-            continue
-        if failure is not None:
-            raise failure
-        other = hedge if leg is primary else primary
-        loser: LoserFate = (
-            "cancelled" if not other.done() else ("failed" if other.exception() else "answered")
-        )
-        latency_ms = (time.monotonic() - (started[1] if leg is hedge else started[0])) * 1000.0
-        observer.hedge_decided(hedge_won=leg is hedge, latency_ms=latency_ms, loser=loser)
-        return leg.result()
-    raise failures[-1]
 
 
 async def _finish(legs: Sequence[asyncio.Future[Any]]) -> None:

@@ -25,9 +25,8 @@ due, replaying the first failure so waits, stops and events are the same.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
@@ -182,9 +181,12 @@ class ResilientSource:
         """Attempts holding a slot right now."""
         return self._in_flight
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, *, deadline: float | None) -> AsyncIterator[None]:
-        """Hold one slot of the concurrency limit; waiting for it never outlasts ``deadline``."""
+    async def _acquire_slot(self, deadline: float | None) -> None:
+        """Take one slot of the concurrency limit; waiting for it never outlasts ``deadline``.
+
+        Release it with :meth:`_release_slot` (a plain pair, not a context manager: this runs
+        once per attempt, where a generator-based one costs more than the rest of the slot).
+        """
         if self._slots.locked():
             try:
                 async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
@@ -197,11 +199,10 @@ class ResilientSource:
         else:
             await self._slots.acquire()  # free: returns at once, no timer needed
         self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            self._slots.release()
+
+    def _release_slot(self) -> None:
+        self._in_flight -= 1
+        self._slots.release()
 
     async def call(
         self,
@@ -329,8 +330,12 @@ class _Call:
         return await hedged(self._leg, plan=self.hedge, deadline=self.deadline, observer=self)
 
     async def _leg(self, hedge: bool) -> Any:
-        async with self.source._slot(deadline=self.deadline):
+        source = self.source
+        await source._acquire_slot(self.deadline)
+        try:
             return await self._admitted_attempt(hedge=hedge)
+        finally:
+            source._release_slot()
 
     def hedge_started(self, *, waited_ms: float) -> None:
         self.hedges += 1
