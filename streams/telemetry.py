@@ -11,17 +11,70 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from contextvars import Token
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.environment_variables import OTEL_PYTHON_TRACER_PROVIDER
 from opentelemetry.propagate import extract, inject
-from opentelemetry.trace import Span
+from opentelemetry.trace import NonRecordingSpan, NoOpTracerProvider, ProxyTracerProvider, Span
+from opentelemetry.util.types import Attributes
 
 Headers = Sequence[tuple[str, bytes]]
 TRACEPARENT = "traceparent"
 
 tracer = trace.get_tracer("graphfetch")
+_PROVIDER_FROM_ENV = OTEL_PYTHON_TRACER_PROVIDER in os.environ
+
+
+def tracing_enabled() -> bool:
+    """Whether spans are recorded: a tracer provider other than the API's no-op ones is installed.
+
+    Asked per message, since a provider may be installed after import. The API's getter reads
+    ``os.environ`` on every call while no provider is set (~1 us, several times a message), so
+    the installed provider is read directly unless the environment names one to load.
+    """
+    provider = trace._TRACER_PROVIDER if not _PROVIDER_FROM_ENV else trace.get_tracer_provider()
+    return provider is not None and not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
+
+
+class _PassThrough(AbstractContextManager[Span]):
+    """What starting a span amounts to when tracing is off: the parent's span context becomes
+    current (so records sent inside carry the incoming trace on), nothing is recorded. The same
+    as the API's no-op tracer, without building a span's arguments and a generator per message."""
+
+    def __init__(self, context: otel_context.Context | None) -> None:
+        parent = trace.get_current_span(context)
+        self._span: Span = (
+            parent if isinstance(parent, NonRecordingSpan) else NonRecordingSpan(parent.get_span_context())
+        )
+        self._token: Token[otel_context.Context] | None = None
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+
+
+def traced(
+    name: str,
+    *,
+    context: otel_context.Context | None = None,
+    kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+    attributes: Attributes = None,
+) -> AbstractContextManager[Span]:
+    """``tracer.start_as_current_span``, or its pass-through equivalent when tracing is off."""
+    if tracing_enabled():
+        return tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes)
+    return _PassThrough(context)
 
 
 def headers_for(span: Span | None = None) -> list[tuple[str, bytes]]:
@@ -63,6 +116,8 @@ def setup_tracing(service_name: str) -> None:
 
 def dispatch_span_headers(*, node: str, task_id: str, topic: str) -> list[tuple[str, bytes]]:
     """Record a task's dispatch as a producer span under the current span; headers carry it on."""
+    if not tracing_enabled():
+        return headers_for()
     with tracer.start_as_current_span(
         f"dispatch {node}",
         kind=trace.SpanKind.PRODUCER,
@@ -79,6 +134,8 @@ def dispatch_span_headers(*, node: str, task_id: str, topic: str) -> list[tuple[
 
 def record_skip(*, node: str, reason: str) -> None:
     """A node skipped by its ``when:`` (or a skipped dependency), as a zero-length span."""
+    if not tracing_enabled():
+        return
     with tracer.start_as_current_span(
         f"skip {node}",
         attributes={"graphfetch.node": node, "graphfetch.skipped": True, "graphfetch.reason": reason},
@@ -88,7 +145,9 @@ def record_skip(*, node: str, reason: str) -> None:
 
 def record_queue(*, node: str, dispatched_at_ms: float, picked_at_ms: float) -> None:
     """The time a task waited between its dispatch and a connector worker picking it up."""
-    span = tracer.start_span(
+    if not tracing_enabled():
+        return
+    queued = tracer.start_span(
         f"queue {node}",
         start_time=int(dispatched_at_ms * 1_000_000),
         attributes={
@@ -96,7 +155,7 @@ def record_queue(*, node: str, dispatched_at_ms: float, picked_at_ms: float) -> 
             "graphfetch.queue_ms": max(0.0, picked_at_ms - dispatched_at_ms),
         },
     )
-    span.end(end_time=int(max(picked_at_ms, dispatched_at_ms) * 1_000_000))
+    queued.end(end_time=int(max(picked_at_ms, dispatched_at_ms) * 1_000_000))
 
 
 class AttemptSpans:

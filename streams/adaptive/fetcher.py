@@ -23,7 +23,6 @@ from connectors import (
     HedgeBudget,
     HedgePlan,
     ResilientSource,
-    RetryPolicy,
 )
 from connectors.coalescing import Coalescer
 from planner import AdaptivePolicy, Cache, CompiledNode, Failure, Outcome, Task
@@ -35,7 +34,7 @@ from streams.adaptive.decisions import (
     hedge_delay,
 )
 from streams.cache import CacheBackend, FetchCache, cache_key, open_cache
-from streams.execution import AttemptObserver, failed_outcome, now_ms
+from streams.execution import AttemptObserver, failed_outcome, now_ms, retry_policy
 from streams.history import History, HistoryKey
 from streams.settings import Settings
 
@@ -159,7 +158,7 @@ class AdaptiveFetcher:
             return await source.call(
                 task.request,
                 timeout_ms=timeout_ms,
-                retry=RetryPolicy(retries=task.retries),
+                retry=retry_policy(task.retries),
                 deadline=deadline,
                 observer=record,
                 hedge=hedge,

@@ -40,7 +40,7 @@ from streams.telemetry import (
     headers_for,
     record_skip,
     trace_id_of,
-    tracer,
+    traced,
 )
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class AggregatorAgent(Agent):
         if live is None or live.state is None:
             self.ctx.count("results.unmatched")  # late, duplicate, or for a finished request
             return
-        with tracer.start_as_current_span(
+        with traced(
             f"aggregate {event.node}",
             context=context_from(record.headers),
             kind=trace.SpanKind.CONSUMER,
@@ -318,7 +318,7 @@ class AggregatorAgent(Agent):
     async def _publish(self, tp: TopicPartition, part: _Partition, live: _Live, emission: Emission) -> None:
         producer, settings = self.ctx.producer, self.settings
         profile = emission.profile
-        with tracer.start_as_current_span(
+        with traced(
             f"publish {profile.pipeline}",
             # A child of what finished the request (its last result, or its deadline) when there is one.
             context=None
@@ -400,7 +400,7 @@ class AggregatorAgent(Agent):
             live = part.live.get(rid)
             if live is not None and live.state is not None and not live.state.finished:
                 self.ctx.count("requests.deadline")
-                with tracer.start_as_current_span(
+                with traced(
                     f"deadline {live.state.plan.pipeline.name}",
                     context=context_from(live.headers),
                     attributes={

@@ -32,7 +32,7 @@ from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import ResultEvent, TaskEvent
 from streams.execution import execute_task, now_ms
 from streams.offsets import OffsetTracker
-from streams.telemetry import AttemptSpans, context_from, headers_for, record_queue, tracer
+from streams.telemetry import AttemptSpans, context_from, headers_for, record_queue, traced, tracing_enabled
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class ConnectorAgent(Agent):
             return
         parent = context_from(record.headers)
         picked_at = now_ms()
-        if task.dispatched_at_ms:
+        if task.dispatched_at_ms and tracing_enabled():
             token = otel_context.attach(parent)
             try:
                 record_queue(node=task.node, dispatched_at_ms=task.dispatched_at_ms, picked_at_ms=picked_at)
@@ -104,7 +104,7 @@ class ConnectorAgent(Agent):
         pipeline = self.ctx.store.known_version(task.pipeline, task.config_version)
         if pipeline is None:
             pipeline = await self.ctx.store.version(task.pipeline, task.config_version)
-        with tracer.start_as_current_span(
+        with traced(
             f"fetch {task.node}",
             context=parent,
             kind=trace.SpanKind.CONSUMER,
@@ -162,8 +162,11 @@ class ConnectorAgent(Agent):
         if self._paths is not None and pipeline.nodes[task.node].policy.critical_path_first:
             priority = self._paths.remaining_ms(pipeline, task.node)
         waited_ms = await self._gate.acquire(priority)
-        attempts = AttemptSpans(
-            span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source}
+        # Without tracing, attempt spans would record nothing: no observer at all.
+        attempts = (
+            AttemptSpans(span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source})
+            if tracing_enabled()
+            else None
         )
         try:
             outcome = await execute_task(
@@ -174,7 +177,8 @@ class ConnectorAgent(Agent):
                 adaptive=self.ctx.adaptive,
             )
         finally:
-            attempts.close()
+            if attempts is not None:
+                attempts.close()
             self._gate.release()
         if waited_ms < 1.0:
             return outcome

@@ -26,7 +26,7 @@ from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import AcceptedEvent, DeadLetter, RecordCoordinates, TaskEvent
 from streams.execution import now_ms
 from streams.intake import decode_request, derived_request_id
-from streams.telemetry import context_from, dispatch_span_headers, headers_for, record_skip, tracer
+from streams.telemetry import context_from, dispatch_span_headers, headers_for, record_skip, traced
 
 log = logging.getLogger(__name__)
 DLQ_VALUE_LIMIT = 65_536
@@ -149,7 +149,7 @@ class PlannerAgent(Agent):
                 f"unknown pipeline '{event.pipeline}' (known: {known})", code="unknown_pipeline"
             )
         request_id = event.request_id or derived_request_id(record.topic, record.partition, record.offset)
-        with tracer.start_as_current_span(
+        with traced(
             f"plan {pipeline.name}",
             context=context_from(record.headers),
             kind=trace.SpanKind.CONSUMER,

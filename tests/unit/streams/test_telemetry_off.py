@@ -1,0 +1,31 @@
+"""With tracing off, spans are skipped but the incoming trace context still travels on."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+
+from streams.telemetry import context_from, dispatch_span_headers, headers_for, traced, tracing_enabled
+
+TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.fixture(autouse=True)
+def _tracing_off() -> None:
+    if tracing_enabled():
+        pytest.skip("a tracer provider is installed in this process")
+
+
+def test_records_sent_inside_carry_the_incoming_trace() -> None:
+    with traced(
+        "fetch x", context=context_from([("traceparent", TRACEPARENT)]), kind=trace.SpanKind.CONSUMER
+    ) as span:
+        assert not span.is_recording()
+        assert dict(headers_for(span))["traceparent"] == TRACEPARENT
+        assert dict(dispatch_span_headers(node="x", task_id="r/x", topic="t"))["traceparent"] == TRACEPARENT
+    assert headers_for() == []  # the context is restored on exit
+
+
+def test_no_incoming_trace_means_no_headers() -> None:
+    with traced("plan p", context=context_from([])):
+        assert dispatch_span_headers(node="x", task_id="r/x", topic="t") == []
