@@ -66,6 +66,7 @@ class KafkaRuntime:
             requests_topic=f"{name}.requests",
             results_topic=f"{name}.results",
             dlq_topic=f"{name}.dlq",
+            stats_topic=f"{name}.stats",
             tasks_topic_prefix=f"{name}.tasks.",
             group_prefix=name,
         )
@@ -103,6 +104,7 @@ class KafkaRuntime:
                 "GRAPHFETCH_REQUESTS_TOPIC": s.requests_topic,
                 "GRAPHFETCH_RESULTS_TOPIC": s.results_topic,
                 "GRAPHFETCH_DLQ_TOPIC": s.dlq_topic,
+                "GRAPHFETCH_STATS_TOPIC": s.stats_topic,
                 "GRAPHFETCH_TASKS_TOPIC_PREFIX": s.tasks_topic_prefix,
                 "GRAPHFETCH_GROUP_PREFIX": s.group_prefix,
                 "GRAPHFETCH_PARTITIONS": str(s.partitions),

@@ -98,6 +98,7 @@ class Deployment:
             results_topic=f"{self.name}.results",
             dlq_topic=f"{self.name}.dlq",
             configs_topic=f"{self.name}.configs",
+            stats_topic=f"{self.name}.stats",
             tasks_topic_prefix=f"{self.name}.tasks.",
             group_prefix=self.name,
         )
@@ -138,6 +139,7 @@ class Deployment:
                 "GRAPHFETCH_RESULTS_TOPIC": s.results_topic,
                 "GRAPHFETCH_DLQ_TOPIC": s.dlq_topic,
                 "GRAPHFETCH_CONFIGS_TOPIC": s.configs_topic,
+                "GRAPHFETCH_STATS_TOPIC": s.stats_topic,
                 "GRAPHFETCH_TASKS_TOPIC_PREFIX": s.tasks_topic_prefix,
                 "GRAPHFETCH_GROUP_PREFIX": s.group_prefix,
                 "GRAPHFETCH_PARTITIONS": str(s.partitions),

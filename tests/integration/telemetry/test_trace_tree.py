@@ -55,6 +55,7 @@ def _settings(bootstrap: str, name: str, configs: Path) -> Settings:
         dlq_topic=f"{name}.dlq",
         tasks_topic_prefix=f"{name}.tasks.",
         configs_topic=f"{name}.configs",
+        stats_topic=f"{name}.stats",
         group_prefix=name,
         partitions=2,
         watch_configs=False,
