@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     group_prefix: str = Field("graphfetch", description="Consumer groups are <prefix>.<role>.")
 
     fetch_max_wait_ms: int = Field(
-        2, ge=1, le=1000, description="Longest a fetch waits for data; Tansu answers only after it."
+        5, ge=1, le=1000, description="Longest a fetch waits for data; Tansu answers only after it."
     )
     linger_ms: int = Field(0, ge=0, le=1000, description="Producer batching delay.")
     session_timeout_ms: int = Field(
