@@ -46,18 +46,6 @@ class _Planned:
     task_headers: list[list[tuple[str, bytes]]]
 
 
-def produced_at_ms(record: Record, *, now: float) -> float:
-    """When the request entered Kafka (the record's timestamp), never later than ``now``.
-
-    A request's deadline counts from there, not from when a planner got to it:
-    after a gap (a paused broker, a restarted planner) the backlog's expired
-    requests are answered ``partial`` at once instead of flooding the upstreams
-    with fetches nobody waits for any more.
-    """
-    timestamp = float(record.timestamp or 0)
-    return min(now, timestamp) if timestamp > 0 else now
-
-
 class PlannerAgent(Agent):
     role = "planner"
 
@@ -176,15 +164,15 @@ class PlannerAgent(Agent):
             },
         ) as span:
             plan = plan_request(pipeline, keys=event.keys, fields=event.fields)
-            now = now_ms()
-            received = produced_at_ms(record, now=now)
+            received = now_ms()
             state = RequestState(
                 plan, request_id=request_id, received_at_ms=received, deadline_ms=event.deadline_ms
             )
-            step = state.start(now)
+            step = state.start(received)
             partition = results_partition(request_id, partitions)
             tasks = [
-                TaskEvent.from_task(t, reply_partition=partition, dispatched_at_ms=now) for t in step.tasks
+                TaskEvent.from_task(t, reply_partition=partition, dispatched_at_ms=received)
+                for t in step.tasks
             ]
             task_headers = [
                 dispatch_span_headers(node=t.node, task_id=t.task_id, topic=settings.tasks_topic(t.connector))
