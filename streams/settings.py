@@ -15,6 +15,22 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
+_DEPLOYMENT_FIELDS = (
+    "bootstrap",
+    "configs",
+    "requests_topic",
+    "results_topic",
+    "dlq_topic",
+    "configs_topic",
+    "stats_topic",
+    "tasks_topic_prefix",
+    "group_prefix",
+    "partitions",
+    "session_timeout_ms",
+    "heartbeat_interval_ms",
+)
+
+
 class Settings(BaseSettings):
     """Everything a worker, the CLI or the dev stack reads. Field ``x`` is ``GRAPHFETCH_X``."""
 
@@ -104,6 +120,24 @@ class Settings(BaseSettings):
         if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be at most a third of session_timeout_ms")
         return self
+
+    def isolated(self, name: str, **changes: Any) -> Settings:
+        """These settings with every topic and consumer group named after ``name``: a deployment of
+        its own on a shared broker (tests, the bench, chaos runs)."""
+        named = {
+            "requests_topic": f"{name}.requests",
+            "results_topic": f"{name}.results",
+            "dlq_topic": f"{name}.dlq",
+            "configs_topic": f"{name}.configs",
+            "stats_topic": f"{name}.stats",
+            "tasks_topic_prefix": f"{name}.tasks.",
+            "group_prefix": name,
+        }
+        return type(self)(**{**self.model_dump(), **named, **changes})
+
+    def deployment_env(self) -> dict[str, str]:
+        """The ``GRAPHFETCH_*`` variables that make a worker process join this deployment."""
+        return {f"GRAPHFETCH_{name.upper()}": str(getattr(self, name)) for name in _DEPLOYMENT_FIELDS}
 
     def tasks_topic(self, connector: str) -> str:
         return f"{self.tasks_topic_prefix}{connector}"

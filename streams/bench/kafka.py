@@ -60,16 +60,7 @@ class KafkaRuntime:
         workers: int,
     ) -> None:
         self.name = name
-        self.settings = Settings(
-            bootstrap=bootstrap,
-            configs=configs,
-            requests_topic=f"{name}.requests",
-            results_topic=f"{name}.results",
-            dlq_topic=f"{name}.dlq",
-            stats_topic=f"{name}.stats",
-            tasks_topic_prefix=f"{name}.tasks.",
-            group_prefix=name,
-        )
+        self.settings = Settings(bootstrap=bootstrap, configs=configs).isolated(name)
         self._output_topic = output_topic
         self._pipelines = pipelines
         self._env = env
@@ -97,20 +88,7 @@ class KafkaRuntime:
             if not k.startswith(("GRAPHFETCH_", "OTEL_")) and k not in SOURCE_VARIABLES
         }
         env.update(self._env)
-        env.update(
-            {
-                "GRAPHFETCH_BOOTSTRAP": s.bootstrap,
-                "GRAPHFETCH_CONFIGS": str(s.configs),
-                "GRAPHFETCH_REQUESTS_TOPIC": s.requests_topic,
-                "GRAPHFETCH_RESULTS_TOPIC": s.results_topic,
-                "GRAPHFETCH_DLQ_TOPIC": s.dlq_topic,
-                "GRAPHFETCH_STATS_TOPIC": s.stats_topic,
-                "GRAPHFETCH_TASKS_TOPIC_PREFIX": s.tasks_topic_prefix,
-                "GRAPHFETCH_GROUP_PREFIX": s.group_prefix,
-                "GRAPHFETCH_PARTITIONS": str(s.partitions),
-                "OTEL_SDK_DISABLED": "true",
-            }
-        )
+        env.update({**s.deployment_env(), "OTEL_SDK_DISABLED": "true"})
         return env
 
     async def start(self, *, probe: Workload, probe_key: str) -> float:

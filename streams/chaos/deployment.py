@@ -91,16 +91,8 @@ class Deployment:
         self._workdir.mkdir(parents=True, exist_ok=True)
         broker = LocalBroker(log_path=self._workdir / "broker.log")
         self._broker = await self._stack.enter_async_context(broker)
-        self.settings = Settings(
-            bootstrap=broker.bootstrap,
-            configs=self._workdir / "configs",
-            requests_topic=f"{self.name}.requests",
-            results_topic=f"{self.name}.results",
-            dlq_topic=f"{self.name}.dlq",
-            configs_topic=f"{self.name}.configs",
-            stats_topic=f"{self.name}.stats",
-            tasks_topic_prefix=f"{self.name}.tasks.",
-            group_prefix=self.name,
+        self.settings = Settings(bootstrap=broker.bootstrap, configs=self._workdir / "configs").isolated(
+            self.name
         )
         document = yaml.safe_load(default_pipeline_file().read_text())
         write_configs(self.settings.configs, [customer360(document)], output_topic=self.output_topic)
@@ -131,21 +123,7 @@ class Deployment:
             k: v for k, v in os.environ.items() if not k.startswith(scrubbed) and k not in SOURCE_VARIABLES
         }
         env.update(self._upstream_env)
-        env.update(
-            {
-                "GRAPHFETCH_BOOTSTRAP": s.bootstrap,
-                "GRAPHFETCH_CONFIGS": str(s.configs),
-                "GRAPHFETCH_REQUESTS_TOPIC": s.requests_topic,
-                "GRAPHFETCH_RESULTS_TOPIC": s.results_topic,
-                "GRAPHFETCH_DLQ_TOPIC": s.dlq_topic,
-                "GRAPHFETCH_CONFIGS_TOPIC": s.configs_topic,
-                "GRAPHFETCH_STATS_TOPIC": s.stats_topic,
-                "GRAPHFETCH_TASKS_TOPIC_PREFIX": s.tasks_topic_prefix,
-                "GRAPHFETCH_GROUP_PREFIX": s.group_prefix,
-                "GRAPHFETCH_PARTITIONS": str(s.partitions),
-                "OTEL_SDK_DISABLED": "true",
-            }
-        )
+        env.update({**s.deployment_env(), "OTEL_SDK_DISABLED": "true"})
         env.update(self._worker_env)
         return env
 

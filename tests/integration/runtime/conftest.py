@@ -233,17 +233,10 @@ class Runtime:
         return Settings(
             bootstrap=self.bootstrap,
             configs=self.workdir / "configs",
-            requests_topic=f"{self.name}.requests",
-            results_topic=f"{self.name}.results",
-            dlq_topic=f"{self.name}.dlq",
-            configs_topic=f"{self.name}.configs",
-            stats_topic=f"{self.name}.stats",
-            tasks_topic_prefix=f"{self.name}.tasks.",
-            group_prefix=self.name,
             partitions=PARTITIONS,
             session_timeout_ms=6000,
             heartbeat_interval_ms=500,
-        )
+        ).isolated(self.name)
 
     @property
     def profiles(self) -> TopicCollector:
@@ -279,22 +272,7 @@ class Runtime:
             k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED
         }
         env.update(self.upstreams.env())
-        env.update(
-            {
-                "GRAPHFETCH_BOOTSTRAP": s.bootstrap,
-                "GRAPHFETCH_CONFIGS": str(s.configs),
-                "GRAPHFETCH_REQUESTS_TOPIC": s.requests_topic,
-                "GRAPHFETCH_RESULTS_TOPIC": s.results_topic,
-                "GRAPHFETCH_DLQ_TOPIC": s.dlq_topic,
-                "GRAPHFETCH_CONFIGS_TOPIC": s.configs_topic,
-                "GRAPHFETCH_STATS_TOPIC": s.stats_topic,
-                "GRAPHFETCH_TASKS_TOPIC_PREFIX": s.tasks_topic_prefix,
-                "GRAPHFETCH_GROUP_PREFIX": s.group_prefix,
-                "GRAPHFETCH_PARTITIONS": str(s.partitions),
-                "GRAPHFETCH_SESSION_TIMEOUT_MS": str(s.session_timeout_ms),
-                "GRAPHFETCH_HEARTBEAT_INTERVAL_MS": str(s.heartbeat_interval_ms),
-            }
-        )
+        env.update(s.deployment_env())
         if not self.tracing:
             env["OTEL_SDK_DISABLED"] = "true"
         env.update(self.extra_env)

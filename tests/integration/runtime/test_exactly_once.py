@@ -174,18 +174,8 @@ async def test_transactional_cycle_serves_requests_on_librdkafka_mock_cluster(
     config["defaults"]["timeout_ms"] = 5_000  # a busy machine must not turn latency into failures
     (configs / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(config))
     settings = Settings(
-        bootstrap=mock_cluster,
-        configs=configs,
-        processing_guarantee="exactly_once",
-        requests_topic=f"{unique_name}.requests",
-        results_topic=f"{unique_name}.results",
-        dlq_topic=f"{unique_name}.dlq",
-        configs_topic=f"{unique_name}.configs",
-        stats_topic=f"{unique_name}.stats",
-        tasks_topic_prefix=f"{unique_name}.tasks.",
-        group_prefix=unique_name,
-        watch_configs=False,
-    )
+        bootstrap=mock_cluster, configs=configs, processing_guarantee="exactly_once", watch_configs=False
+    ).isolated(unique_name)
     worker = Worker(settings, pipelines=load_catalog([configs]))
     running = asyncio.create_task(worker.run())
     ready = asyncio.create_task(worker.ready.wait())

@@ -47,19 +47,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[DemoServer]:
 
 
 def _settings(bootstrap: str, name: str, configs: Path) -> Settings:
-    return Settings(
-        bootstrap=bootstrap,
-        configs=configs,
-        requests_topic=f"{name}.requests",
-        results_topic=f"{name}.results",
-        dlq_topic=f"{name}.dlq",
-        tasks_topic_prefix=f"{name}.tasks.",
-        configs_topic=f"{name}.configs",
-        stats_topic=f"{name}.stats",
-        group_prefix=name,
-        partitions=2,
-        watch_configs=False,
-    )
+    return Settings(bootstrap=bootstrap, configs=configs, partitions=2, watch_configs=False).isolated(name)
 
 
 def _children(spans: list[ReadableSpan]) -> dict[int, list[ReadableSpan]]:
@@ -116,7 +104,7 @@ async def test_request_is_one_trace_from_producer_to_profile(
     trace_id = f"{root.get_span_context().trace_id:032x}"
     assert profile["trace_id"] == trace_id, "the graph's trace must join the producer's"
     assert profile["status"] == "partial"
-    assert profile["errors"]["loyalty"]["attempts"] == 3
+    assert profile["errors"]["loyalty"]["attempts"] == 3, profile["errors"]
 
     spans = [
         s for s in exporter.get_finished_spans() if s.context.trace_id == root.get_span_context().trace_id
