@@ -47,7 +47,8 @@ class Scenario:
     layout: Layout = PAIR
     worker_env: Mapping[str, str] = field(default_factory=dict)
     crash: bool = False
-    """SIGKILL: requests in flight at the kill may get a second profile (README, Guarantees)."""
+    """A SIGKILL, or a freeze past the session timeout: requests in flight may get a second profile
+    (README, Guarantees)."""
 
 
 def _knobs(service: str, **knobs: float | bool) -> Action:
@@ -151,6 +152,7 @@ SCENARIOS: dict[str, Scenario] = {
             fault_s=10.0,
             inject=_pause_broker,
             clear=_resume_broker,
+            crash=True,  # a pause past the session timeout rebalances the groups like a crash
         ),
         Scenario(
             name="slow-consumers",
