@@ -3,9 +3,10 @@
 A scenario injects one fault into a serving deployment and clears it after
 ``fault_s`` seconds (the runner clears it even when the run is interrupted,
 so a broker is never left frozen). Its ``crash`` flag says whether the
-README's guarantee allows duplicates: a SIGKILL can leave a profile
-published without its ``completed`` marker, so requests in flight at the
-kill may be answered twice; no other fault may duplicate anything.
+README's guarantee allows duplicates: a SIGKILL (or a broker frozen past the
+session timeout, which rebalances the groups like a crash) can leave a profile
+published without its ``completed`` marker, so requests in flight may be
+answered twice; no other fault may duplicate anything.
 """
 
 from __future__ import annotations
