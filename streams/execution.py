@@ -55,11 +55,11 @@ async def execute_task(
             attempts=0,
         )
     compiled = pipeline.nodes[task.node]
+    try:
+        source = await sources.get(task.source, compiled.source)
+    except FetchError as exc:
+        return failed_outcome(task, exc, started=started)
     if adaptive is not None:
-        try:
-            source = await sources.get(task.source, compiled.source)
-        except FetchError as exc:
-            return failed_outcome(task, exc, started=started)
         return await adaptive.fetch(
             task,
             node=compiled,
@@ -69,7 +69,6 @@ async def execute_task(
             observer=observer,
         )
     try:
-        source = await sources.get(task.source, compiled.source)
         result = await source.call(
             task.request,
             timeout_ms=task.timeout_ms,

@@ -128,7 +128,9 @@ class AdaptiveFetcher:
                 notes=(refusal,),
             )
         idempotent = source.connector.is_idempotent(task.request)
-        key = cache_key(source_ident=source_ident, request=task.request)
+        coalesce = coalescing_enabled(policy, idempotent=idempotent)
+        # JSON and SHA-256 of the request: only for the decisions that share results
+        key = cache_key(source_ident=source_ident, request=task.request) if coalesce or policy.cache else ""
         if policy.cache is not None:
             hit = await self._cache(policy.cache.store).get(key, max_age_s=policy.cache.ttl_s)
             if hit is not None:
@@ -165,7 +167,7 @@ class AdaptiveFetcher:
             )
 
         try:
-            if coalescing_enabled(policy, idempotent=idempotent):
+            if coalesce:
                 result, shared = await self._coalescer.run(key, call)
                 if shared:
                     notes.append("shared an identical in-flight fetch: no call of its own")
