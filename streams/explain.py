@@ -13,7 +13,7 @@ import uuid
 from connectors import ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
 from planner import CompiledNode, GraphShape, Pipeline
 from streams.adaptive.decisions import Estimates, adaptive_timeout, coalescing_enabled, hedge_delay
-from streams.history import History, HistoryKey, StatsOptions, StatsSync
+from streams.history import History, HistoryKey, StatsSync
 from streams.settings import Settings
 
 
@@ -99,7 +99,6 @@ async def read_history(settings: Settings, *, timeout_s: float = 15.0) -> Histor
         history,
         producer=None,
         worker_id=f"explain-{uuid.uuid4().hex[:8]}",
-        options=StatsOptions(topic=settings.stats_topic, publish_interval_s=settings.stats_interval_s),
     )
     async with asyncio.timeout(timeout_s):
         await sync.start()

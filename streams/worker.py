@@ -86,7 +86,7 @@ class Worker:
 
     async def run(self) -> None:
         settings = self.settings
-        stats_options = StatsOptions(topic=settings.stats_topic, publish_interval_s=settings.stats_interval_s)
+        stats_options = StatsOptions.from_settings(settings)
         await ensure_topics(
             settings.bootstrap,
             [

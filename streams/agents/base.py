@@ -172,15 +172,12 @@ class Agent(abc.ABC):
                 self.state = AgentState.STOPPED
 
     async def _handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        transactions = self.ctx.transactions
-        if transactions is None:
-            await self.handle(batch)
-            return
         try:
             await self.handle(batch)
         finally:
-            # What handle() sent and marked finished is one unit; the loop's next sends start another.
-            transactions.gate.leave()
+            if self.ctx.transactions is not None:
+                # What handle() sent and marked finished is one unit; the loop's next sends start another.
+                self.ctx.transactions.gate.leave()
 
     def _commit_due(self) -> bool:
         return (time.monotonic() - self._last_commit) * 1000 >= self.settings.commit_interval_ms

@@ -61,6 +61,11 @@ class StatsOptions:
     retention_ms: int = 7 * 24 * 3600 * 1000
     """Records of workers that stopped publishing are deleted after this (compact,delete)."""
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StatsOptions:
+        """The topic and publish interval a worker's settings name; the rest as defaulted here."""
+        return cls(topic=settings.stats_topic, publish_interval_s=settings.stats_interval_s)
+
 
 def stats_topic_spec(settings: Settings, options: StatsOptions) -> TopicSpec:
     """One partition (a total order to catch up on), compacted, old workers' records deleted."""
@@ -102,7 +107,7 @@ class StatsSync:
         self.settings = settings
         self.history = history
         self.worker_id = worker_id
-        self.options = options or StatsOptions()
+        self.options = options or StatsOptions.from_settings(settings)
         self.state = SyncState.NEW
         self._producer = producer
         self._count = count or (lambda _name: None)
