@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from connectors import AttemptEvent, FetchError, RetryPolicy
+from connectors import AttemptEvent, FetchError, FetchOutcome, RetryPolicy
 from planner import Failure, Outcome, Pipeline, Task
 from streams.sources import SourcePool
 
@@ -78,12 +78,18 @@ async def execute_task(
         )
     except FetchError as exc:
         return failed_outcome(task, exc, started=started)
+    return fetched_outcome(task, result)
+
+
+def fetched_outcome(task: Task, result: FetchOutcome, *, notes: Iterable[str] = ()) -> Outcome:
+    """A successful fetch as the task's Outcome."""
     return Outcome(
         node=task.node,
         value=result.value,
         attempts=result.attempts,
         latency_ms=result.latency_ms,
         fetched_at_ms=now_ms(),
+        notes=tuple(notes),
     )
 
 

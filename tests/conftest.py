@@ -22,8 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from streams.broker import LocalBroker
+
+# Property tests judge answers, never speed: on a shared two-core machine a draw
+# can stall for a second (another test's processes, a collection), and
+# hypothesis's timing checks would fail a correct test.
+settings.register_profile(
+    "graphfetch", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("graphfetch")
 
 _NOT_IN_TOPIC_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -34,7 +34,7 @@ from streams.adaptive.decisions import (
     hedge_delay,
 )
 from streams.cache import CacheBackend, FetchCache, cache_key, open_cache
-from streams.execution import AttemptObserver, failed_outcome, now_ms, retry_policy
+from streams.execution import AttemptObserver, failed_outcome, fetched_outcome, retry_policy
 from streams.history import History, HistoryKey
 from streams.settings import Settings
 
@@ -178,14 +178,7 @@ class AdaptiveFetcher:
         notes.extend(_hedge_notes(task.node, result, estimates, policy))
         if policy.cache is not None:
             await self._store(policy.cache, key, result.value, notes)
-        return Outcome(
-            node=task.node,
-            value=result.value,
-            attempts=result.attempts,
-            latency_ms=result.latency_ms,
-            fetched_at_ms=now_ms(),
-            notes=tuple(notes),
-        )
+        return fetched_outcome(task, result, notes=notes)
 
     async def _store(self, cache: Cache, key: str, value: Any, notes: list[str]) -> None:
         try:

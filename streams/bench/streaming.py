@@ -201,11 +201,20 @@ async def _warm_up(ctx: BenchContext, runtime: KafkaRuntime, name: str) -> None:
 
 
 async def _idle_cpu_rate(runtime: KafkaRuntime, broker_pid: int | None) -> tuple[float, float]:
-    """Cores the workers and the broker use with no traffic (consumers polling)."""
-    workers, broker = await asyncio.gather(
-        busy_cores(runtime.worker_pids), busy_cores([broker_pid] if broker_pid is not None else [])
-    )
-    return workers, broker
+    """Cores the workers and the broker use with no traffic (consumers polling).
+
+    The lower of two half-second readings: a reading that catches the tail of
+    earlier work (a stats snapshot, a late commit) overstates the idle rate, and
+    an overstated rate subtracted from a short burst's CPU leaves nothing.
+    """
+    broker_pids = [broker_pid] if broker_pid is not None else []
+    readings = [
+        await asyncio.gather(
+            busy_cores(runtime.worker_pids, window_s=0.5), busy_cores(broker_pids, window_s=0.5)
+        )
+        for _ in range(2)
+    ]
+    return min(r[0] for r in readings), min(r[1] for r in readings)
 
 
 async def _sweep(

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.asgi import serve_in_thread
 
 REDIS_URL = os.environ.get("GRAPHFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOLD_S = 0.05
@@ -99,30 +100,10 @@ def _app(upstream: CountingUpstream, started: threading.Event) -> Starlette:
 
 @pytest.fixture(scope="module")
 def counting_upstream() -> Iterator[CountingUpstream]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    state = CountingUpstream(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
-    started = threading.Event()
-    config = uvicorn.Config(
-        _app(state, started),
-        http="h11",
-        ws="none",
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    if not started.wait(timeout=10):
-        server.should_exit = True
-        raise RuntimeError("counting upstream did not start within 10 s")
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    state = CountingUpstream(base_url="")
+    with serve_in_thread(lambda started: _app(state, started), name="counting upstream") as port:
+        state.base_url = f"http://127.0.0.1:{port}"
+        yield state
 
 
 class TcpRelay:

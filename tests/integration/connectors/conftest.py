@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import uuid
 from collections import Counter
@@ -18,12 +17,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tests.support.asgi import serve_in_thread
 
 ECHO_PREFIX = "/api/echo/"
 
@@ -160,31 +160,10 @@ def build_app(upstream: Upstream, started: threading.Event) -> ASGIApp:
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[Upstream]:
     """Serve the test upstream on a free port; its base URL is ``upstream.base_url`` (ends in /api)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)  # connections queue from now on, before uvicorn starts accepting
-    port = sock.getsockname()[1]
-    state = Upstream(base_url=f"http://127.0.0.1:{port}/api")
-    started = threading.Event()
-    config = uvicorn.Config(
-        build_app(state, started),
-        http="h11",
-        ws="none",
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    if not started.wait(timeout=10):
-        server.should_exit = True
-        raise RuntimeError("test upstream did not start within 10 s")
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    state = Upstream(base_url="")
+    with serve_in_thread(lambda started: build_app(state, started), name="test upstream") as port:
+        state.base_url = f"http://127.0.0.1:{port}/api"
+        yield state
 
 
 @pytest.fixture

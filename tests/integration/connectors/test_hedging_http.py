@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from connectors import AttemptEvent, BreakerState, HedgeBudget, HedgePlan, ResilientSource, RetryPolicy
 from connectors.http import HttpConnector
+from tests.support.asgi import serve_in_thread
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -106,26 +105,10 @@ def build_app(server: TailServer, started: threading.Event) -> Any:
 
 @pytest.fixture(scope="module")
 def tail_server() -> Iterator[TailServer]:
-    sock = socket.socket(
-        socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
-    )  # asyncio sets TCP_NODELAY only then
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(256)
-    state = TailServer(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
-    started = threading.Event()
-    config = uvicorn.Config(
-        build_app(state, started), http="h11", ws="none", lifespan="on", log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    if not started.wait(timeout=10):
-        server.should_exit = True
-        raise RuntimeError("tail server did not start within 10 s")
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    state = TailServer(base_url="")
+    with serve_in_thread(lambda started: build_app(state, started), name="tail server", backlog=256) as port:
+        state.base_url = f"http://127.0.0.1:{port}"
+        yield state
 
 
 @pytest.fixture
