@@ -209,15 +209,13 @@ class AdaptiveFetcher:
 
 
 def _hedge_notes(node: str, result: FetchOutcome, estimates: Estimates, policy: AdaptivePolicy) -> list[str]:
-    if result.hedge_after_ms is None:
-        return []
+    if result.hedge_after_ms is None or not (result.hedged or result.hedges_refused):
+        return []  # most calls: answered before the hedge was due, nothing to explain
     quantile = f"p{policy.hedge_quantile * 100:g} of {node} = {estimates.hedge_after or 0:.0f} ms"
     if result.hedged:
         winner = "the hedge" if result.hedge_won else "the first attempt"
         return [f"hedged after {result.hedge_after_ms:.0f} ms ({quantile}); {winner} answered first"]
-    if result.hedges_refused:
-        return [
-            f"not hedged after {result.hedge_after_ms:.0f} ms ({quantile}): "
-            "hedge budget spent or too close to the deadline"
-        ]
-    return []
+    return [
+        f"not hedged after {result.hedge_after_ms:.0f} ms ({quantile}): "
+        "hedge budget spent or too close to the deadline"
+    ]
