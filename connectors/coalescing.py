@@ -1,21 +1,23 @@
 """Request coalescing: identical fetches in flight at the same time share one upstream call.
 
-The first caller for a key (the *leader*) starts the call as a task of its
-own; callers that arrive while it runs (the *followers*) wait on that task
-instead of calling again. Every caller learns whether it shared someone
-else's call, so the profile's lineage can say ``shared an in-flight fetch``.
+The first caller for a key (the *leader*) makes the call itself, in its own
+task; callers that arrive while it runs (the *followers*) wait for its
+outcome instead of calling again. Every caller learns whether it shared
+someone else's call, so the profile's lineage can say ``shared an in-flight
+fetch``.
 
-Why a task and not the leader's own coroutine: a caller may be cancelled
-(its request's deadline passed, its worker is rebalanced) while others still
-wait. Each caller awaits the task through :func:`asyncio.shield`, so its
-cancellation ends only its own wait; the call is cancelled when the last
-waiter has gone, since nobody wants its result any more. The task is created
-from the leader's context, so its spans and context variables are the
-leader's.
+Why the leader's own task and not a task of the call's own: almost every
+call has no follower, and a task and a shield per call cost about 20 us,
+several times the rest of the bookkeeping. The price is in the rare case:
+when the leader is cancelled (its request's deadline passed, its worker is
+rebalanced), its call is cancelled with it, and the followers still waiting
+start a fresh call, the first of them becoming the new leader. A follower's
+cancellation ends only its own wait. The call runs in the leader's context,
+so its spans and context variables are the leader's.
 
-Only in-flight calls are held (an entry leaves when its call ends or is
-abandoned), so the coalescer is bounded by the concurrency of its callers.
-It is not a cache: a call that has finished is never shared.
+Only in-flight calls are held (an entry leaves when its call ends), so the
+coalescer is bounded by the concurrency of its callers. It is not a cache: a
+call that has finished is never shared.
 
 Share only calls that are safe to repeat (reads): followers get the leader's
 result, made with the leader's request.
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
@@ -38,12 +39,25 @@ class Coalesced(NamedTuple, Generic[T]):
     shared: bool
 
 
-@dataclass(kw_only=True)
-class _Flight(Generic[T]):
-    """One call in flight and how many callers still wait on it."""
+class _LeaderLeft(Exception):
+    """The leader was cancelled, and its call with it: a waiting follower calls again."""
 
-    task: asyncio.Task[T]
-    waiters: int = field(default=0)
+
+class _Flight(Generic[T]):
+    """One call in flight, and its outcome for the followers (made when the first one comes)."""
+
+    __slots__ = ("followers", "outcome")
+
+    def __init__(self) -> None:
+        self.outcome: asyncio.Future[T] | None = None
+        self.followers = 0
+
+    def wait(self) -> asyncio.Future[T]:
+        """A follower's wait for the outcome (shielded: its cancellation is its own)."""
+        if self.outcome is None:
+            self.outcome = asyncio.get_running_loop().create_future()
+        self.followers += 1
+        return asyncio.shield(self.outcome)
 
 
 class Coalescer(Generic[T]):
@@ -51,48 +65,53 @@ class Coalescer(Generic[T]):
 
     def __init__(self) -> None:
         self._flights: dict[str, _Flight[T]] = {}
-        self._abandoned: set[asyncio.Task[T]] = set()
-        """Calls cancelled because every waiter left, kept referenced until they end."""
 
     @property
     def in_flight(self) -> int:
-        """Keys with a call running (abandoned calls still winding down are not counted)."""
+        """Keys with a call running."""
         return len(self._flights)
 
     async def run(self, key: str, call: Callable[[], Coroutine[Any, Any, T]]) -> Coalesced[T]:
         """Return the result of ``call()``, or of the call already running for ``key``.
 
-        ``call`` is invoked only by the leader. Its exception is raised in every
-        waiter. Cancelling a waiter cancels only its wait, unless it is the last
-        one, which cancels the call too.
+        ``call`` is invoked only by a leader. Its exception is raised in every
+        waiter. Cancelling a follower cancels only its wait; cancelling the
+        leader cancels the call, and the remaining followers call again.
         """
-        flight = self._flights.get(key)
-        shared = flight is not None
-        if flight is None:
-            flight = _Flight(task=asyncio.create_task(call(), name="graphfetch-coalesced-call"))
-            self._flights[key] = flight
-            flight.task.add_done_callback(lambda task: self._landed(key, task))
-        flight.waiters += 1
-        try:
-            value = await asyncio.shield(flight.task)
-        finally:
-            flight.waiters -= 1
-            if flight.waiters == 0 and not flight.task.done():
-                self._abandon(key, flight)
-        return Coalesced(value, shared)
+        while True:
+            flight = self._flights.get(key)
+            if flight is None:
+                return Coalesced(await self._lead(key, call), shared=False)
+            try:
+                return Coalesced(await flight.wait(), shared=True)
+            except _LeaderLeft:
+                continue
+            finally:
+                flight.followers -= 1
 
-    def _abandon(self, key: str, flight: _Flight[T]) -> None:
-        """Cancel a call nobody waits for; a new caller of the key starts a fresh one."""
+    async def _lead(self, key: str, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        flight: _Flight[T] = _Flight()
+        self._flights[key] = flight
+        try:
+            value = await call()
+        except asyncio.CancelledError:
+            self._land(key, flight, error=_LeaderLeft())
+            raise
+        except BaseException as exc:
+            self._land(key, flight, error=exc)
+            raise
+        self._land(key, flight, value=value)
+        return value
+
+    def _land(
+        self, key: str, flight: _Flight[T], *, value: Any = None, error: BaseException | None = None
+    ) -> None:
+        """The call ended: no new caller joins it; the followers waiting get its outcome."""
         if self._flights.get(key) is flight:
             del self._flights[key]
-        self._abandoned.add(flight.task)
-        flight.task.cancel()
-
-    def _landed(self, key: str, task: asyncio.Task[T]) -> None:
-        if (flight := self._flights.get(key)) is not None and flight.task is task:
-            del self._flights[key]
-        self._abandoned.discard(task)
-        if not task.cancelled():
-            # Waiters that left before the end did not read the exception; mark it read
-            # so asyncio does not log "Task exception was never retrieved".
-            task.exception()
+        if flight.outcome is None or not flight.followers:
+            return  # nobody reads the outcome: setting an error would log it as never retrieved
+        if error is None:
+            flight.outcome.set_result(value)
+            return
+        flight.outcome.set_exception(error)

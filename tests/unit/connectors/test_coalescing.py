@@ -78,40 +78,46 @@ async def test_different_keys_run_independently() -> None:
     assert (a.calls, b.calls) == (1, 1)
 
 
-async def test_cancelled_leader_leaves_the_call_to_the_others() -> None:
+async def test_cancelled_leader_cancels_its_call_and_one_follower_calls_again() -> None:
     coalescer: Coalescer[Any] = Coalescer()
-    gate = Gate("ok")
-    leader = asyncio.create_task(coalescer.run("k", gate.call))
-    await gate.started.wait()
-    followers = [asyncio.create_task(coalescer.run("k", gate.call)) for _ in range(3)]
+    first, second = Gate("first"), Gate("second")
+    leader = asyncio.create_task(coalescer.run("k", first.call))
+    await first.started.wait()
+    followers = [asyncio.create_task(coalescer.run("k", second.call)) for _ in range(3)]
     await asyncio.sleep(0)  # one turn of the loop: each follower runs up to its wait
     leader.cancel()
     with pytest.raises(asyncio.CancelledError):
         await leader
-    assert not gate.cancelled.is_set()
-    gate.release.set()
+    assert first.cancelled.is_set()
+    await second.started.wait()
+    second.release.set()
     results = await asyncio.gather(*followers)
-    assert [r.value for r in results] == ["ok"] * 3
-    assert all(r.shared for r in results)
-    assert gate.calls == 1
-
-
-async def test_call_is_cancelled_when_every_waiter_has_gone() -> None:
-    coalescer: Coalescer[Any] = Coalescer()
-    gate = Gate()
-    waiters = [asyncio.create_task(coalescer.run("k", gate.call)) for _ in range(3)]
-    await gate.started.wait()
-    for waiter in waiters[:2]:
-        waiter.cancel()
-    await asyncio.gather(*waiters[:2], return_exceptions=True)
-    assert not gate.cancelled.is_set()  # one waiter is still there
-    waiters[2].cancel()
-    await asyncio.wait_for(gate.cancelled.wait(), 5)
+    assert [r.value for r in results] == ["second"] * 3
+    assert [r.shared for r in results].count(False) == 1  # the new leader
+    assert (first.calls, second.calls) == (1, 1)
     assert coalescer.in_flight == 0
 
 
-async def test_caller_after_an_abandoned_call_starts_a_fresh_one() -> None:
-    """A call still winding down after its cancellation is not joined by a new caller."""
+async def test_cancelled_followers_leave_the_call_to_its_leader() -> None:
+    coalescer: Coalescer[Any] = Coalescer()
+    gate = Gate("ok")
+    leader = asyncio.create_task(coalescer.run("k", gate.call))
+    await gate.started.wait()
+    followers = [asyncio.create_task(coalescer.run("k", gate.call)) for _ in range(2)]
+    await asyncio.sleep(0)
+    for follower in followers:
+        follower.cancel()
+    outcomes = await asyncio.gather(*followers, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert not gate.cancelled.is_set()
+    gate.release.set()
+    assert await leader == ("ok", False)
+    assert gate.calls == 1
+    assert coalescer.in_flight == 0
+
+
+async def test_caller_joining_a_call_that_is_being_cancelled_starts_a_fresh_one() -> None:
+    """A caller that comes while a cancelled leader's call winds down gets a call of its own."""
     coalescer: Coalescer[Any] = Coalescer()
     started, cancelling, wound_down = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
@@ -125,19 +131,21 @@ async def test_caller_after_an_abandoned_call_starts_a_fresh_one() -> None:
             raise
         return "never"
 
-    waiter = asyncio.create_task(coalescer.run("k", slow_to_cancel))
+    leader = asyncio.create_task(coalescer.run("k", slow_to_cancel))
     await started.wait()
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
+    leader.cancel()
     await cancelling.wait()
     fresh = Gate("fresh")
     fresh.release.set()
-    result = await coalescer.run("k", fresh.call)
-    assert result.value == "fresh"
-    assert not result.shared
-    assert fresh.calls == 1
+    late = asyncio.create_task(coalescer.run("k", fresh.call))
+    await asyncio.sleep(0)  # it joins the flight still registered
+    assert fresh.calls == 0
     wound_down.set()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    result = await late
+    assert result == ("fresh", False)
+    assert fresh.calls == 1
 
 
 async def test_error_reaches_every_waiter() -> None:
@@ -152,28 +160,24 @@ async def test_error_reaches_every_waiter() -> None:
     assert coalescer.in_flight == 0
 
 
-async def test_error_after_every_waiter_left_is_not_reported_as_unretrieved() -> None:
-    """A call that ignores cancellation and then fails must not log 'exception was never retrieved'."""
+async def test_error_after_every_follower_left_is_not_reported_as_unretrieved() -> None:
+    """A call that fails after its followers gave up must not log 'exception was never retrieved'."""
     coalescer: Coalescer[Any] = Coalescer()
-    started, done = asyncio.Event(), asyncio.Event()
     reported: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
-
-    async def stubborn() -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            done.set()
-            raise RuntimeError("failed while cancelled") from None
-
-    waiter = asyncio.create_task(coalescer.run("k", stubborn))
-    await started.wait()
-    waiter.cancel()
+    gate = Gate(RuntimeError("upstream failed"))
+    leader = asyncio.create_task(coalescer.run("k", gate.call))
+    await gate.started.wait()
+    follower = asyncio.create_task(coalescer.run("k", gate.call))
+    await asyncio.sleep(0)
+    follower.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await waiter
-    await done.wait()
-    await asyncio.sleep(0)  # the done callback runs on the next turn of the loop
+        await follower
+    gate.release.set()
+    with pytest.raises(RuntimeError, match="upstream failed"):
+        await leader
     assert coalescer.in_flight == 0
-    gc.collect()  # an unread exception is reported when its task is collected
+    del leader, follower
+    gc.collect()  # an unread exception is reported when its future is collected
+    await asyncio.sleep(0)
     assert reported == []
