@@ -1,0 +1,150 @@
+"""Every decision is a ``graphfetch.decision`` event on its fetch span, in the words of the lineage note.
+
+One in-process worker (every role) on a real broker, the demo upstreams and an in-memory span
+exporter. A pipeline with a TTL-cached node (``customer``, ``cache: {ttl_s: 30}``) and a plain one
+(``tickets``) is asked for the same customer twice: the second request's customer is served from
+the cache, a decision whose note must be the span event's message; every other fetch decided
+nothing and must carry no decision event. Without enough history (the default 20 samples) no
+other decision can be taken, so the expectation is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from planner import Profile
+from streams import telemetry
+from streams.catalog import load_catalog
+from streams.demo.server import DemoServer
+from streams.demo.settings import DemoSettings
+from streams.kafka import make_producer
+from streams.settings import Settings
+from streams.topicreader import TopicCollector
+from tests.support.workers import running_worker
+
+pytestmark = pytest.mark.integration
+PIPELINE = "decisions"
+PARTITIONS = 2
+DECISION = "graphfetch.decision"
+PROFILE_TIMEOUT_S = 60.0
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """An SDK provider with an in-memory exporter for this test only.
+
+    OTel lets a process set its global provider once, and a tracer obtained before that binds to
+    the first provider for good; so the provider is patched in where graphfetch reads it (the
+    global ``tracing_enabled`` asks, and ``streams.telemetry.tracer``) and both are restored
+    afterwards, leaving other tests' providers as they were.
+    """
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    monkeypatch.setattr(telemetry, "_PROVIDER_FROM_ENV", False)
+    monkeypatch.setattr(telemetry, "tracer", provider.get_tracer("graphfetch"))
+    assert telemetry.tracing_enabled()
+    yield memory
+    provider.shutdown()
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[DemoServer]:
+    async with DemoServer(DemoSettings(port=0, db_url=None)) as server:
+        yield server
+
+
+def _document(demo_url: str, output: str) -> dict[str, Any]:
+    return {
+        "pipeline": PIPELINE,
+        "output": {"topic": output, "key": "keys.customer_id"},
+        "defaults": {"timeout_ms": 5000, "retries": 0, "deadline_ms": 20_000},
+        "sources": {
+            "crm": {"connector": "http", "base_url": f"{demo_url}/crm"},
+            "support": {"connector": "http", "base_url": f"{demo_url}/support"},
+        },
+        "nodes": {
+            "customer": {
+                "source": "crm",
+                "request": {"path": "/customers/{keys.customer_id}"},
+                "cache": {"ttl_s": 30},
+            },
+            "tickets": {
+                "source": "support",
+                "request": {"path": "/tickets", "params": {"customer": "{keys.customer_id}"}},
+            },
+        },
+        "fields": {"name": "customer.name", "open_tickets": "tickets.open"},
+    }
+
+
+def _fetch_span(spans: list[ReadableSpan], profile: Profile, node: str) -> ReadableSpan:
+    assert profile.trace_id is not None
+    found = [
+        s
+        for s in spans
+        if s.name == f"fetch {node}"
+        and f"{s.context.trace_id:032x}" == profile.trace_id
+        and (s.attributes or {}).get("graphfetch.request_id") == profile.request_id
+    ]
+    assert len(found) == 1, (node, profile.request_id, [s.name for s in spans])
+    return found[0]
+
+
+def _decisions(span: ReadableSpan) -> list[str]:
+    return [str((e.attributes or {}).get("message")) for e in span.events if e.name == DECISION]
+
+
+async def test_cache_hit_is_a_decision_event_on_the_fetch_span_with_the_lineage_text(
+    kafka_bootstrap: str, unique_name: str, demo: DemoServer, spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    output = f"{unique_name}.profiles"
+    (folder / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(_document(demo.url, output)))
+    settings = Settings(
+        bootstrap=kafka_bootstrap, configs=folder, partitions=PARTITIONS, watch_configs=False
+    ).isolated(unique_name)
+    ids = [f"first-{uuid.uuid4().hex[:8]}", f"second-{uuid.uuid4().hex[:8]}"]
+
+    async with running_worker(settings, pipelines=load_catalog([folder])):
+        collector = TopicCollector(settings=settings, topic=output, partitions=PARTITIONS)
+        await collector.start()
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            for request_id in ids:  # one after the other: the second must find the first's entry
+                payload = {"request_id": request_id, "pipeline": PIPELINE, "keys": {"customer_id": "C00042"}}
+                await producer.send_and_wait(settings.requests_topic, json.dumps(payload).encode())
+                assert await collector.wait_for([request_id], timeout_s=PROFILE_TIMEOUT_S), request_id
+        finally:
+            await producer.stop()
+            await collector.stop()
+    first, second = (Profile.model_validate(collector.by_request_id[i][0].value) for i in ids)
+    finished = list(spans.get_finished_spans())
+
+    assert first.status == second.status == "complete"
+    [hit] = second.lineage["name"].notes
+    print(f"\n{hit}")
+    assert hit.startswith("served from cache (memory), age ")
+    assert _decisions(_fetch_span(finished, second, "customer")) == [hit]
+    # Fetches that decided nothing: no note, no decision event.
+    for profile, node, field in (
+        (first, "customer", "name"),
+        (first, "tickets", "open_tickets"),
+        (second, "tickets", "open_tickets"),
+    ):
+        assert profile.lineage[field].notes == []
+        assert _decisions(_fetch_span(finished, profile, node)) == [], (profile.request_id, node)

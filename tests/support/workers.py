@@ -1,0 +1,60 @@
+"""In-process workers for integration tests: a :class:`~streams.worker.Worker` on the test's event loop.
+
+Running a worker in the test's process (rather than as a ``graphfetch worker`` child) lets a test
+read its state: the connector agent's fetch gate, the adaptive history, the predicted paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from planner import Pipeline
+from streams.agents import ConnectorAgent
+from streams.settings import Settings
+from streams.worker import ROLES, Role, Worker
+
+READY_TIMEOUT_S = 30.0
+
+
+@asynccontextmanager
+async def running_worker(
+    settings: Settings, *, pipelines: dict[str, Pipeline], roles: Sequence[Role] = ROLES
+) -> AsyncIterator[Worker]:
+    """A worker started on this loop, yielded once its agents run; stopped (drained) on exit."""
+    worker = Worker(settings, pipelines=pipelines, roles=roles)
+    job = asyncio.ensure_future(worker.run())
+    try:
+        ready = asyncio.ensure_future(worker.ready.wait())
+        done, _ = await asyncio.wait(
+            {ready, job}, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            if job.done():
+                job.result()  # the worker failed to start: raise its error
+            raise AssertionError(f"the worker was not ready within {READY_TIMEOUT_S:g} s")
+        yield worker
+    finally:
+        worker.stop()
+        await asyncio.gather(job, return_exceptions=True)
+
+
+def connector_agent(worker: Worker) -> ConnectorAgent:
+    """The worker's connector agent (it must run the connector role)."""
+    return next(agent for agent in worker.agents if isinstance(agent, ConnectorAgent))
+
+
+async def until(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    """Wait until ``condition()`` holds, re-checked every 10 ms; fail naming ``what`` after the timeout.
+
+    For state with no event to await (a worker's internal counters): the deadline, not the
+    interval, bounds the wait.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:g} s: {what}")
+        await asyncio.sleep(0.01)
