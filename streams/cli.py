@@ -151,7 +151,9 @@ def run(
 ) -> None:
     """Execute one request in process, without Kafka; exit 0 complete, 2 partial, 1 failed."""
     from streams.inprocess import InProcessEngine
+    from streams.telemetry import setup_tracing
 
+    setup_tracing("graphfetch-cli")
     settings = settings_from(configs=configs)
     loaded = load_pipeline(settings, pipeline)
     keys = parse_keys(key)
@@ -166,6 +168,10 @@ def run(
                 request_id=f"run-{uuid.uuid4().hex[:12]}",
             )
         typer.echo(emission.profile.model_dump_json(indent=2))
+        if emission.profile.trace_id:
+            typer.echo(
+                f"trace {emission.profile.trace_id}: {jaeger_url(emission.profile.trace_id)}", err=True
+            )
         return emission.profile.status
 
     try:

@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from opentelemetry.trace import Span
+
 from connectors import AttemptEvent, FetchError, FetchOutcome, RetryPolicy
 from planner import Failure, Outcome, Pipeline, Task
 from streams.sources import SourcePool
+from streams.telemetry import AttemptSpans, tracing_enabled
 
 if TYPE_CHECKING:
     from streams.adaptive.fetcher import AdaptiveFetcher
@@ -79,6 +82,27 @@ async def execute_task(
     except FetchError as exc:
         return failed_outcome(task, exc, started=started)
     return fetched_outcome(task, result)
+
+
+async def execute_under(
+    span: Span,
+    task: Task,
+    *,
+    pipeline: Pipeline,
+    sources: SourcePool,
+    adaptive: AdaptiveFetcher | None = None,
+) -> Outcome:
+    """:func:`execute_task` with a child span of ``span`` per attempt when tracing is on (retries,
+    timeouts, breaker and hedging decisions as their events). Both runtimes fetch through here."""
+    if not tracing_enabled():
+        return await execute_task(task, pipeline=pipeline, sources=sources, adaptive=adaptive)
+    attempts = AttemptSpans(span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source})
+    try:
+        return await execute_task(
+            task, pipeline=pipeline, sources=sources, observer=attempts, adaptive=adaptive
+        )
+    finally:
+        attempts.close()
 
 
 def fetched_outcome(task: Task, result: FetchOutcome, *, notes: Iterable[str] = ()) -> Outcome:

@@ -12,12 +12,22 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
 
+from opentelemetry.trace import Span
+
 from planner import Emission, Outcome, Pipeline, RequestState, Task, plan_request
 from streams.adaptive.fetcher import AdaptiveFetcher
-from streams.execution import AttemptObserver, execute_task, now_ms
+from streams.execution import execute_task, execute_under, now_ms
 from streams.heap import freeze_startup_heap
 from streams.settings import Settings
 from streams.sources import SourcePool
+from streams.telemetry import (
+    fetch_attributes,
+    record_outcome,
+    record_skip,
+    trace_id_of,
+    traced,
+    tracing_enabled,
+)
 
 
 class InProcessEngine:
@@ -50,22 +60,48 @@ class InProcessEngine:
         fields: Iterable[str] | None = None,
         deadline_ms: float | None = None,
         request_id: str,
-        trace_id: str | None = None,
-        observer: AttemptObserver | None = None,
     ) -> Emission:
-        """Plan and run one request to its profile (partial at the deadline)."""
+        """Plan and run one request to its profile (partial at the deadline).
+
+        With tracing on, the request is one trace, as on Kafka: a ``run`` span with a ``fetch``
+        span per node (its attempts below it, its decisions as events) and the profile's
+        ``trace_id``.
+        """
+        with traced(
+            f"run {pipeline.name}",
+            attributes={
+                "graphfetch.pipeline": pipeline.name,
+                "graphfetch.request_id": request_id,
+                "graphfetch.config_version": pipeline.version,
+            },
+        ) as span:
+            return await self._execute(
+                pipeline, keys=keys, fields=fields, deadline_ms=deadline_ms, request_id=request_id, span=span
+            )
+
+    async def _execute(
+        self,
+        pipeline: Pipeline,
+        *,
+        keys: Mapping[str, str],
+        fields: Iterable[str] | None,
+        deadline_ms: float | None,
+        request_id: str,
+        span: Span,
+    ) -> Emission:
         plan = plan_request(pipeline, keys=keys, fields=fields)
         state = RequestState(
-            plan, request_id=request_id, received_at_ms=now_ms(), deadline_ms=deadline_ms, trace_id=trace_id
+            plan,
+            request_id=request_id,
+            received_at_ms=now_ms(),
+            deadline_ms=deadline_ms,
+            trace_id=trace_id_of(span),
         )
         outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
         running: set[asyncio.Task[None]] = set()
 
         async def fetch(task: Task) -> None:
-            outcome = await execute_task(
-                task, pipeline=pipeline, sources=self.sources, observer=observer, adaptive=self.adaptive
-            )
-            outcomes.put_nowait(outcome)
+            outcomes.put_nowait(await self._fetch(task, pipeline))
 
         def dispatch(tasks: Iterable[Task]) -> None:
             for task in tasks:
@@ -75,7 +111,11 @@ class InProcessEngine:
 
         step = state.start(now_ms())
         try:
-            while step.emission is None:
+            while True:
+                for node in step.skipped:
+                    record_skip(node=node, reason=state.skip_reason(node) or "")
+                if step.emission is not None:
+                    return step.emission
                 dispatch(step.tasks)
                 remaining_s = (state.deadline_at_ms - now_ms()) / 1000.0
                 try:
@@ -85,10 +125,19 @@ class InProcessEngine:
                     step = state.expire(now_ms())
                 else:
                     step = state.apply(outcome, now_ms())
-            return step.emission
         finally:
             for job in list(running):
                 job.cancel()
             for job in list(running):
                 with contextlib.suppress(asyncio.CancelledError):
                     await job
+
+    async def _fetch(self, task: Task, pipeline: Pipeline) -> Outcome:
+        if not tracing_enabled():  # no span to build per fetch
+            return await execute_task(task, pipeline=pipeline, sources=self.sources, adaptive=self.adaptive)
+        with traced(f"fetch {task.node}", attributes=fetch_attributes(task)) as span:
+            outcome = await execute_under(
+                span, task, pipeline=pipeline, sources=self.sources, adaptive=self.adaptive
+            )
+            record_outcome(span, outcome)
+        return outcome

@@ -23,10 +23,14 @@ from opentelemetry.propagate import extract, inject
 from opentelemetry.trace import NonRecordingSpan, NoOpTracerProvider, ProxyTracerProvider, Span
 from opentelemetry.util.types import Attributes
 
+from planner import Outcome, Task
+from streams.events import TaskEvent
+
 Headers = Sequence[tuple[str, bytes]]
 TRACEPARENT = "traceparent"
 
 tracer = trace.get_tracer("graphfetch")
+DECISION_EVENT = "graphfetch.decision"
 _PROVIDER_FROM_ENV = OTEL_PYTHON_TRACER_PROVIDER in os.environ
 
 
@@ -215,3 +219,27 @@ class AttemptSpans:
     def close(self) -> None:
         for leg in list(self._open):
             self._end(leg)
+
+
+def fetch_attributes(task: Task | TaskEvent) -> dict[str, str]:
+    """The ``graphfetch.*`` attributes of a node's fetch span (never key values: they may be secret)."""
+    return {
+        "graphfetch.pipeline": task.pipeline,
+        "graphfetch.request_id": task.request_id,
+        "graphfetch.node": task.node,
+        "graphfetch.source": task.source,
+        "graphfetch.connector": task.connector,
+        "graphfetch.config_version": task.config_version,
+    }
+
+
+def record_outcome(span: Span, outcome: Outcome) -> None:
+    """A finished fetch on its span: every decision as a ``graphfetch.decision`` event in the words
+    of its lineage note, the number of attempts, and an error status for a failure."""
+    if not span.is_recording():
+        return
+    for note in outcome.notes:
+        span.add_event(DECISION_EVENT, {"message": note})
+    span.set_attribute("graphfetch.attempts", outcome.attempts)
+    if outcome.failure is not None:
+        span.set_status(trace.StatusCode.ERROR, outcome.failure.kind)

@@ -30,9 +30,17 @@ from streams.adaptive.gate import PriorityGate
 from streams.adaptive.priority import PathPredictor
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import ResultEvent, TaskEvent
-from streams.execution import execute_task, now_ms
+from streams.execution import execute_under, now_ms
 from streams.offsets import OffsetTracker
-from streams.telemetry import AttemptSpans, context_from, headers_for, record_queue, traced, tracing_enabled
+from streams.telemetry import (
+    context_from,
+    fetch_attributes,
+    headers_for,
+    record_outcome,
+    record_queue,
+    traced,
+    tracing_enabled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +122,7 @@ class ConnectorAgent(Agent):
                 "messaging.destination.name": record.topic,
                 "messaging.kafka.destination.partition": record.partition,
                 "messaging.kafka.message.offset": record.offset,
-                "graphfetch.pipeline": task.pipeline,
-                "graphfetch.request_id": task.request_id,
-                "graphfetch.node": task.node,
-                "graphfetch.source": task.source,
-                "graphfetch.connector": task.connector,
-                "graphfetch.config_version": task.config_version,
+                **fetch_attributes(task),
             },
         ) as span:
             if pipeline is None or task.node not in pipeline.nodes:
@@ -133,15 +136,11 @@ class ConnectorAgent(Agent):
                 )
             else:
                 outcome = await self._fetch(task, pipeline, span)
-            for note in outcome.notes:
-                span.add_event("graphfetch.decision", {"message": note})
-            span.set_attribute("graphfetch.attempts", outcome.attempts)
+            record_outcome(span, outcome)
             labels = {"graphfetch.pipeline": task.pipeline, "graphfetch.node": task.node}
             metrics.node_duration.record(outcome.latency_ms, labels)
             if outcome.failure is not None:
                 metrics.node_errors.add(1, {**labels, "error.type": outcome.failure.kind})
-            if outcome.failure is not None:
-                span.set_status(trace.StatusCode.ERROR, outcome.failure.kind)
             headers = headers_for(span)
         result = ResultEvent.from_outcome(task, outcome)
         await (
@@ -162,23 +161,11 @@ class ConnectorAgent(Agent):
         if self._paths is not None and pipeline.nodes[task.node].policy.critical_path_first:
             priority = self._paths.remaining_ms(pipeline, task.node)
         waited_ms = await self._gate.acquire(priority)
-        # Without tracing, attempt spans would record nothing: no observer at all.
-        attempts = (
-            AttemptSpans(span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source})
-            if tracing_enabled()
-            else None
-        )
         try:
-            outcome = await execute_task(
-                task.to_task(),
-                pipeline=pipeline,
-                sources=self.ctx.sources,
-                observer=attempts,
-                adaptive=self.ctx.adaptive,
+            outcome = await execute_under(
+                span, task.to_task(), pipeline=pipeline, sources=self.ctx.sources, adaptive=self.ctx.adaptive
             )
         finally:
-            if attempts is not None:
-                attempts.close()
             self._gate.release()
         if waited_ms < 1.0:
             return outcome

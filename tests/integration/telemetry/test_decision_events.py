@@ -1,5 +1,7 @@
 """Every decision is a ``graphfetch.decision`` event on its fetch span, in the words of the lineage note.
 
+On Kafka (below) and in process (the last test, ``graphfetch run``'s engine).
+
 One in-process worker (every role) on a real broker, the demo upstreams and an in-memory span
 exporter. A pipeline with a TTL-cached node (``customer``, ``cache: {ttl_s: 30}``) and a plain one
 (``tickets``) is asked for the same customer twice: the second request's customer is served from
@@ -23,11 +25,12 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from planner import Profile
+from planner import Profile, parse_pipeline
 from streams import telemetry
 from streams.catalog import load_catalog
 from streams.demo.server import DemoServer
 from streams.demo.settings import DemoSettings
+from streams.inprocess import InProcessEngine
 from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.topicreader import TopicCollector
@@ -148,3 +151,37 @@ async def test_cache_hit_is_a_decision_event_on_the_fetch_span_with_the_lineage_
     ):
         assert profile.lineage[field].notes == []
         assert _decisions(_fetch_span(finished, profile, node)) == [], (profile.request_id, node)
+
+
+async def test_in_process_request_is_one_trace_with_decisions_on_its_fetch_spans(
+    demo: DemoServer, spans: InMemorySpanExporter
+) -> None:
+    """``graphfetch run``'s engine traces like the Kafka runtime: one ``run`` span, a ``fetch`` span
+    per node under it, each decision an event in the words of the lineage note."""
+    pipeline = parse_pipeline(yaml.safe_dump(_document(demo.url, "unused")), file=f"{PIPELINE}.yaml")
+    async with InProcessEngine() as engine:
+        first, second = [
+            (await engine.execute(pipeline, keys={"customer_id": "C00042"}, request_id=rid)).profile
+            for rid in ("run-first", "run-second")
+        ]
+    finished = list(spans.get_finished_spans())
+
+    assert first.status == second.status == "complete"
+    assert first.trace_id is not None
+    assert second.trace_id is not None
+    assert first.trace_id != second.trace_id
+    for profile in (first, second):
+        [run] = [
+            s
+            for s in finished
+            if s.name == f"run {PIPELINE}" and f"{s.context.trace_id:032x}" == profile.trace_id
+        ]
+        for node in ("customer", "tickets"):
+            fetch = _fetch_span(finished, profile, node)
+            assert fetch.parent is not None
+            assert fetch.parent.span_id == run.context.span_id
+    [hit] = second.lineage["name"].notes
+    assert hit.startswith("served from cache (memory), age ")
+    assert _decisions(_fetch_span(finished, second, "customer")) == [hit]
+    assert _decisions(_fetch_span(finished, first, "customer")) == []
+    assert _decisions(_fetch_span(finished, second, "tickets")) == []
