@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 
 import psutil
 import pytest
@@ -50,6 +51,14 @@ def children() -> list[psutil.Process]:
     return psutil.Process().children(recursive=True)
 
 
+@pytest.fixture
+def new_children() -> Callable[[], list[psutil.Process]]:
+    """Child processes started since the test began: the session's own broker (a child of pytest
+    when an earlier test asked for it) is not the bench's."""
+    before = set(children())
+    return lambda: [child for child in children() if child not in before]
+
+
 async def wait_for(predicate, *, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -59,11 +68,11 @@ async def wait_for(predicate, *, timeout_s: float) -> bool:
     return predicate()
 
 
-async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path):
+async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path, new_children):
     report = await run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False))
     written = write_outputs(report, tmp_path)
 
-    assert children() == []
+    assert new_children() == []
     assert [p.name for p in written] == ["bench.json", "latency-vs-load.png"]
     assert BenchReport.model_validate(json.loads(written[0].read_text())) == report
     assert written[1].read_bytes().startswith(b"\x89PNG")
@@ -109,7 +118,7 @@ async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path)
     assert repeats.arms[2].upstream_calls <= TINY.repeat_keys + repeats.window
 
 
-async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tmp_path):
+async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tmp_path, new_children):
     # A full run starts a broker and workers per group of measurements (latency, memory, each
     # sweep point, load); each is warmed up and torn down before the next.
     sizes = dataclasses.replace(TINY, widths=(1,), depths=(2,), fresh_deployments=True)
@@ -127,10 +136,10 @@ async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tm
     assert [s.runtime for s in report.startup] == ["kafka-1"]
     assert set(report.load) == {"kafka-1"}
     assert report.adaptive is None
-    assert children() == []
+    assert new_children() == []
 
 
-async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path):
+async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path, new_children):
     options = BenchOptions(
         custom_sizes=TINY, out=tmp_path, progress=False, only=frozenset({"floor", "inprocess"})
     )
@@ -141,14 +150,14 @@ async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path)
     assert report.hops is None
     assert set(report.load) == {"inprocess"}
     assert report.adaptive is not None
-    assert children() == []
+    assert new_children() == []
 
 
-async def test_cancelled_bench_leaves_no_process_running(tmp_path):
+async def test_cancelled_bench_leaves_no_process_running(tmp_path, new_children):
     run = asyncio.ensure_future(run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False)))
 
     def worker_running() -> bool:
-        return any("worker" in " ".join(child.cmdline()) for child in children())
+        return any("worker" in " ".join(child.cmdline()) for child in new_children())
 
     try:
         assert await wait_for(worker_running, timeout_s=90), "no worker process was started"
@@ -156,7 +165,7 @@ async def test_cancelled_bench_leaves_no_process_running(tmp_path):
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await run
-    assert children() == []
+    assert new_children() == []
 
 
 def test_bench_refuses_an_unknown_runtime():
