@@ -44,15 +44,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoUpstreams]:
 
 @pytest.fixture
 def run(demo: DemoUpstreams, tmp_path: Path) -> Run:
-    """``await run("name", fault_s=...)``: the scenario under :data:`RATE` req/s, with short phases."""
+    """``await run("name", fault_s=..., rate=...)``: the scenario under :data:`RATE` req/s unless
+    ``rate`` says otherwise, with short phases."""
 
-    async def run_named(name: str, **durations: float) -> ScenarioFigures:
+    async def run_named(name: str, *, rate: float = RATE, **durations: float) -> ScenarioFigures:
         figures = await run_scenario(
             SCENARIOS[name],
             upstreams=UpstreamControl(demo.url),
             upstream_env=demo.env(),
             workdir=tmp_path,
-            rate=RATE,
+            rate=rate,
             durations=dataclasses.replace(SHORT, **durations),
         )
         print(f"\n{name}: {figures.model_dump_json()}")

@@ -24,7 +24,8 @@ RSS_GROWTH_MB = 60.0
 
 
 async def test_slow_connectors_keep_memory_bounded_and_drop_nothing(run: Run) -> None:
-    figures = await run("slow-consumers", fault_s=6.0)
+    # The chaos default rate: the point is offering twice what the connectors can fetch.
+    figures = await run("slow-consumers", fault_s=6.0, rate=30.0)
 
     assert figures.lost == 0, figures
     assert figures.duplicated == 0, figures
