@@ -172,6 +172,7 @@ async def test_transactional_cycle_serves_requests_on_librdkafka_mock_cluster(
     config = yaml.safe_load((REPO / "configs" / f"{PIPELINE}.yaml").read_text())
     config["output"]["topic"] = output
     config["defaults"]["timeout_ms"] = 5_000  # a busy machine must not turn latency into failures
+    config["defaults"]["deadline_ms"] = 20_000  # nor into partial profiles (8 of 20 once, at 1 s)
     (configs / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(config))
     settings = Settings(
         bootstrap=mock_cluster, configs=configs, processing_guarantee="exactly_once", watch_configs=False
