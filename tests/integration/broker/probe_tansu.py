@@ -3,7 +3,7 @@
     .venv/bin/python tests/integration/broker/probe_tansu.py [latency|idle|groups|throughput]...
     .venv/bin/python tests/integration/broker/probe_tansu.py --bootstrap HOST:PORT latency
 
-Without ``--bootstrap`` it starts a LocalBroker (Tansu). ``idle`` needs the local
+Without ``--bootstrap`` it starts a TansuBroker (Tansu). ``idle`` needs the local
 broker (it reads the broker's CPU time from /proc).
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-from streams.broker import LocalBroker
+from streams.brokers import TansuBroker
 from streams.topics import TopicSpec, ensure_topics
 
 PAYLOAD = b'{"request_id":"r-000001","task":"orders","keys":{"customer_id":"C042"}}'
@@ -92,7 +92,7 @@ async def one_latency_run(bootstrap: str, *, fetch_wait: int, acks: Any, loop_st
     )
 
 
-async def latency(bootstrap: str, _broker: LocalBroker | None) -> None:
+async def latency(bootstrap: str, _broker: TansuBroker | None) -> None:
     for fetch_wait in (1, 5, 10, 100):
         for acks in (1, "all"):
             for loop_style in ("getmany", "async-for"):
@@ -104,7 +104,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def idle(bootstrap: str, broker: LocalBroker | None) -> None:
+async def idle(bootstrap: str, broker: TansuBroker | None) -> None:
     """CPU burnt by one idle consumer of 12 partitions, per fetch_max_wait_ms."""
     if broker is None:
         print("idle: needs the local broker (no --bootstrap)")
@@ -128,7 +128,7 @@ async def idle(bootstrap: str, broker: LocalBroker | None) -> None:
         await consumer.stop()
 
 
-async def throughput(bootstrap: str, _broker: LocalBroker | None) -> None:
+async def throughput(bootstrap: str, _broker: TansuBroker | None) -> None:
     count = 50_000
     for linger, partitions in ((0, 4), (1, 4), (5, 4), (5, 1)):
         topic = await new_topic(bootstrap, partitions)
@@ -184,7 +184,7 @@ def group_options(session: int, heartbeat: int) -> dict[str, Any]:
     }
 
 
-async def groups(bootstrap: str, _broker: LocalBroker | None) -> None:
+async def groups(bootstrap: str, _broker: TansuBroker | None) -> None:
     """Join, leave and SIGKILL timings of a 2-member group on two 4-partition topics."""
     for session, heartbeat in ((10_000, 3_000), (6_000, 500), (3_000, 300), (1_000, 100)):
         group = f"probe-{uuid.uuid4().hex[:8]}"
@@ -260,7 +260,7 @@ async def main() -> None:
         for name in args.probes:
             await PROBES[name](args.bootstrap, None)
         return
-    async with LocalBroker() as broker:
+    async with TansuBroker() as broker:
         for name in args.probes:
             print(f"== {name}", flush=True)
             await PROBES[name](broker.bootstrap, broker)

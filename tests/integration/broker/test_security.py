@@ -23,7 +23,7 @@ import pytest
 import yaml
 from aiokafka.errors import KafkaConnectionError
 
-from streams.broker import LocalBroker
+from streams.brokers import TansuBroker
 from streams.kafka import make_consumer, make_producer
 from streams.settings import SaslMechanism, Settings
 from streams.topicreader import TopicCollector
@@ -268,7 +268,7 @@ async def test_tansu_authentication_refuses_graphfetch_logins(caplog: pytest.Log
     ``e=unknown-user`` with error code 0, which aiokafka's SCRAM client fails to
     parse (KeyError 'v'), and PLAIN is not offered (connection closed).
     """
-    async with LocalBroker(authentication=True) as broker:
+    async with TansuBroker(authentication=True) as broker:
         scram = _sasl(broker.bootstrap, ALICE)
         plain = scram.model_copy(update={"sasl_mechanism": "PLAIN"})
         outcomes: list[type[BaseException]] = []
