@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 
 from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
+from streams.brokers import BrokerKind
 from streams.catalog import load_catalog
 from streams.chaos.cli import app as chaos_app
-from streams.cli_options import BootstrapOption
+from streams.cli_options import BootstrapOption, BrokerKindOption
 from streams.configcli import config_app
 from streams.render import RENDERERS, PlanFormat
 from streams.settings import Settings
@@ -345,6 +346,7 @@ def dev(
         str | None,
         typer.Option("--bootstrap", "-b", help="Use this Kafka instead of starting a local broker."),
     ] = None,
+    broker: BrokerKindOption = BrokerKind.AUTO,
     configs: ConfigsOption = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
 ) -> None:
@@ -364,7 +366,7 @@ def dev(
         DevOptions(
             settings=settings,
             pipelines=pipelines,
-            start_broker=bootstrap is None,
+            broker=broker if bootstrap is None else None,
             demo=not no_demo,
             echo=typer.echo,
         )
@@ -379,6 +381,49 @@ def dev(
     except BrokerError as exc:
         raise fail(str(exc)) from None
     typer.echo("stopped.")
+
+
+@app.command("broker")
+def broker_command(
+    kind: Annotated[
+        BrokerKind,
+        typer.Option(
+            "--kind",
+            help="kafka (Apache Kafka, needs Java and scripts/kafka/fetch), tansu (zero setup), "
+            "or auto (kafka where installed, else tansu).",
+        ),
+    ] = BrokerKind.AUTO,
+    port: Annotated[int | None, typer.Option("--port", help="Client port (default: a free one).")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="Append the broker's output to this file.")] = None,
+) -> None:
+    """Run a local broker in the foreground; prints bootstrap=HOST:PORT first, stops on Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from streams.brokers import BrokerError, choose_kind, local_broker
+
+    chosen = choose_kind(kind)
+    broker = local_broker(chosen, port=port, log_path=log)
+    stopping = threading.Event()
+    # Handlers, not a blocked signal mask: a broker process would inherit the mask
+    # and ignore its own stop signal. A signal during the start is acted on after it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        broker.start()
+    except BrokerError as exc:
+        raise fail(str(exc)) from None
+    try:
+        typer.echo(f"bootstrap={broker.bootstrap}")
+        sys.stdout.flush()
+        typer.echo(
+            f"{broker.name} ready in {broker.startup_s or 0:.1f} s (pid {broker.pid}); Ctrl-C stops it",
+            err=True,
+        )
+        stopping.wait()
+    finally:
+        broker.stop()
+    typer.echo(f"{broker.name} stopped.", err=True)
 
 
 @app.command(

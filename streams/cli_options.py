@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from streams.brokers import BrokerKind
+
 BootstrapOption = Annotated[
     str | None,
     typer.Option(
@@ -13,5 +15,14 @@ BootstrapOption = Annotated[
         "-b",
         help="Kafka bootstrap servers (default: $GRAPHFETCH_BOOTSTRAP).",
         show_default=False,
+    ),
+]
+
+BrokerKindOption = Annotated[
+    BrokerKind,
+    typer.Option(
+        "--broker",
+        help="Local broker to start: kafka (Apache Kafka, needs Java and scripts/kafka/fetch), "
+        "tansu (zero setup), or auto (kafka where installed, else tansu).",
     ),
 ]

