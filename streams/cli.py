@@ -394,7 +394,9 @@ def broker_command(
         ),
     ] = BrokerKind.AUTO,
     port: Annotated[int | None, typer.Option("--port", help="Client port (default: a free one).")] = None,
-    log: Annotated[Path | None, typer.Option("--log", help="Append the broker's output to this file.")] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="Append the broker's output to this file.")
+    ] = None,
 ) -> None:
     """Run a local broker in the foreground; prints bootstrap=HOST:PORT first, stops on Ctrl-C or SIGTERM."""
     import signal
