@@ -293,3 +293,43 @@ async def test_sigkill_with_exactly_once_gives_no_duplicate_profiles(
     duplicates = committed_profiles.duplicates(ids)
     print(f"\nSIGKILL 1 of 2 exactly-once workers: {len(ids)} sent, duplicates {len(duplicates)}")
     assert duplicates == {}, duplicates
+
+
+async def test_one_transaction_commits_the_offsets_of_every_consumer_group(
+    transactional_broker: str, unique_name: str
+) -> None:
+    """A worker commits three groups' offsets in one transaction; each group must be added to it.
+
+    With aiokafka's own transaction manager the second group's TxnOffsetCommit
+    fails with INVALID_TXN_STATE on Apache Kafka (KIP-890 verification).
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.topics import TopicSpec, ensure_topics
+    from streams.transactions import TransactionalProducer, TransactionGate
+
+    topic = f"{unique_name}.in"
+    await ensure_topics(transactional_broker, [TopicSpec(name=topic, partitions=1)])
+    groups = [f"{unique_name}.{role}" for role in ("planner", "connector", "aggregator")]
+    gate = TransactionGate()
+    gate.open()
+    producer = TransactionalProducer(
+        gate, bootstrap_servers=transactional_broker, transactional_id=unique_name, enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        for offset in (1, 2):
+            async with producer.transaction():
+                await producer.send_and_wait(topic, b"v", partition=0)
+                for group in groups:
+                    await producer.send_offsets_to_transaction({TopicPartition(topic, 0): offset}, group)
+    finally:
+        await producer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=transactional_broker)
+    await admin.start()
+    try:
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            assert committed[TopicPartition(topic, 0)].offset == 2, group
+    finally:
+        await admin.close()
