@@ -87,7 +87,10 @@ def kafka_bootstrap(
         yield configured
     elif not tansu_wanted and kafka_available():
         log_path = tmp_path_factory.mktemp("broker") / "kafka.log"
-        with KafkaBroker(log_path=log_path) as broker:
+        # Records up to 16 MiB, as a deployment that leaves request size to graphfetch's own
+        # limit (GRAPHFETCH_MAX_MESSAGE_BYTES) would allow: the hostile-input tests send larger
+        # requests than Kafka's 1 MiB default and expect graphfetch, not the broker, to refuse them.
+        with KafkaBroker(log_path=log_path, properties={"message.max.bytes": str(16 * 2**20)}) as broker:
             yield broker.bootstrap
     elif not tansu_wanted and _docker_engine_answers():
         from testcontainers.kafka import KafkaContainer

@@ -76,7 +76,10 @@ async def test_a_new_worker_answers_from_the_published_history_before_observing(
         assert worker_b.peers() == ["worker-a"]
         for key in (NODE, SOURCE):
             for q in (0.5, 0.95, 0.99):
-                assert worker_b.quantile_ms(key, q) == worker_a.quantile_ms(key, q)
+                # Within one sketch bucket: the weights decay with the time the snapshot took to
+                # arrive, and the median's rank (200 of 400) sits on a bucket boundary, where the
+                # rounding of decayed weights may pick the neighbouring bucket.
+                assert worker_b.quantile_ms(key, q) == pytest.approx(worker_a.quantile_ms(key, q), rel=0.025)
             assert worker_b.count(key) == pytest.approx(400, rel=0.01)
             assert worker_b.error_rate(key) == pytest.approx(0.25, abs=0.001)
         assert worker_b.quantile_ms(NODE, 0.95) == pytest.approx(105.0, rel=0.02)
@@ -88,7 +91,7 @@ async def test_a_new_worker_answers_from_the_published_history_before_observing(
         reader = History()
         async with StatsSync(settings, reader, producer=None, worker_id=f"explain-{i}", options=options):
             assert sorted(reader.peers()) == ["worker-a", "worker-b"]
-            assert reader.quantile_ms(NODE, 0.5) == worker_a.quantile_ms(NODE, 0.5)
+            assert reader.quantile_ms(NODE, 0.5) == pytest.approx(worker_a.quantile_ms(NODE, 0.5), rel=0.025)
 
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
