@@ -466,6 +466,7 @@ def bench(
             "--bootstrap", "-b", help="Measure on this Kafka cluster instead of a local broker per runtime."
         ),
     ] = None,
+    broker: BrokerKindOption = BrokerKind.AUTO,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Measure graphfetch's speed: floor, in-process engine and Kafka runtime side by side.
@@ -489,10 +490,20 @@ def bench(
         runtimes = parse_only(only)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    from streams.brokers import choose_kind
+
+    kind = choose_kind(broker)
     flags = [("--quick", quick), (f"--only {only}", only), (f"--bootstrap {bootstrap}", bootstrap)]
+    flags.append((f"--broker {kind.value}", bootstrap is None))
     command = " ".join(["graphfetch bench", *(text for text, given in flags if given)])
     options = BenchOptions(
-        quick=quick, out=out, only=runtimes, bootstrap=bootstrap, progress=progress, command=command
+        quick=quick,
+        out=out,
+        only=runtimes,
+        bootstrap=bootstrap,
+        broker=kind,
+        progress=progress,
+        command=command,
     )
     try:
         report = asyncio.run(run_bench(options))

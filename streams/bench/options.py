@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from streams.brokers import BrokerKind
+
 RuntimeName = Literal["floor", "inprocess", "kafka"]
 RUNTIMES: tuple[RuntimeName, ...] = ("floor", "inprocess", "kafka")
 
@@ -94,7 +96,9 @@ class BenchOptions:
     out: Path = Path("bench-results")
     only: frozenset[RuntimeName] = field(default_factory=lambda: frozenset(RUNTIMES))
     bootstrap: str | None = None
-    """A running Kafka cluster to use instead of starting a local Tansu broker per Kafka runtime."""
+    """A running Kafka cluster to use instead of starting a local broker per Kafka runtime."""
+    broker: BrokerKind = BrokerKind.TANSU
+    """The local broker started per Kafka runtime when no ``bootstrap`` is given (``auto`` resolved)."""
     pipeline_file: Path | None = None
     """customer360.yaml to copy (default: the checkout's ``configs/customer360.yaml``)."""
     progress: bool = True

@@ -18,7 +18,9 @@ class Machine(_Model):
     memory_gib: float
     python: str
     platform: str
-    broker: str = Field(description="'tansu (local)' or the bootstrap servers of the cluster used.")
+    broker: str = Field(
+        description="'kafka (local)', 'tansu (local)' or the bootstrap servers of the cluster used."
+    )
     load_average_before: float = Field(description="1-minute load average when the run started.")
     load_average_after: float
     other_cores: float = Field(

@@ -28,7 +28,7 @@ from streams.bench.memory import memory_per_request
 from streams.bench.processes import busy_cores, cpu_seconds, machine_busy_seconds
 from streams.bench.results import Startup
 from streams.bench.workloads import CUSTOMER360, CUSTOMER360_HOLD, CUSTOMER360_NULL, Workload
-from streams.brokers import TansuBroker
+from streams.brokers import local_broker
 
 _SHARE_DEADLINE_S = 30.0
 
@@ -128,7 +128,7 @@ async def _deployment(
         if bootstrap is None:
             progress.phase(f"{name}: starting a local broker")
             log_path = ctx.workdir / f"broker-{name}-{segment}.log"
-            broker = await stack.enter_async_context(TansuBroker(log_path=log_path))
+            broker = await stack.enter_async_context(local_broker(ctx.options.broker, log_path=log_path))
             bootstrap, broker_pid = broker.bootstrap, broker.pid
         runtime = KafkaRuntime(
             name=prefix,

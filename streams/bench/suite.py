@@ -129,7 +129,9 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         ctx,
         collected,
         machine_facts=machine(
-            broker=options.bootstrap or "tansu (local)", load_before=load_before, other_cores=other_cores
+            broker=options.bootstrap or f"{options.broker.value} (local)",
+            load_before=load_before,
+            other_cores=other_cores,
         ),
         command=options.command,
         started_at=started_at,

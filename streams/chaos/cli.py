@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from streams.brokers import BrokerKind, choose_kind
 from streams.chaos.scenarios import SCENARIOS
+from streams.cli_options import BrokerKindOption
 
 _FILE_WIDTH = 180
 
@@ -32,6 +34,7 @@ def chaos(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
+    broker: BrokerKindOption = BrokerKind.AUTO,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Fresh broker, demo upstreams and workers per scenario; a steady customer360 stream; one fault each."""
@@ -65,6 +68,7 @@ def chaos(
                 [s.name for s in scenarios],
                 rate=rate,
                 durations=Durations(scale=duration),
+                broker=choose_kind(broker),
                 phase=lambda text: bar.update(task, description=text),
                 done=lambda _: bar.advance(task),
             )

@@ -31,7 +31,7 @@ from streams.bench.processes import Child, rss_bytes
 from streams.bench.suite import default_pipeline_file
 from streams.bench.upstreams import SOURCE_VARIABLES
 from streams.bench.workloads import customer360, load_workload_pipelines, write_configs
-from streams.brokers import TansuBroker
+from streams.brokers import BrokerKind, ChildBroker, local_broker
 from streams.chaos.layouts import Layout
 from streams.chaos.ledger import ProfileLedger
 from streams.chaos.stream import send_probe
@@ -58,14 +58,16 @@ class Deployment:
         upstream_env: Mapping[str, str],
         workdir: Path,
         worker_env: Mapping[str, str] | None = None,
+        broker: BrokerKind = BrokerKind.TANSU,
     ) -> None:
         self.name = name
+        self._broker_kind = broker
         self.layout = layout
         self._upstream_env = dict(upstream_env)
         self._worker_env = dict(worker_env or {})
         self._workdir = workdir
         self._stack = contextlib.AsyncExitStack()
-        self._broker: TansuBroker | None = None
+        self._broker: ChildBroker | None = None
         self._spawned = 0
         self.workers: dict[str, Child] = {}
         self._ledger: ProfileLedger | None = None
@@ -76,7 +78,7 @@ class Deployment:
         return f"{self.name}.profiles"
 
     @property
-    def broker(self) -> TansuBroker:
+    def broker(self) -> ChildBroker:
         if self._broker is None:
             raise DeploymentError("the deployment is not started; use `async with` first")
         return self._broker
@@ -89,7 +91,7 @@ class Deployment:
 
     async def start(self) -> None:
         self._workdir.mkdir(parents=True, exist_ok=True)
-        broker = TansuBroker(log_path=self._workdir / "broker.log")
+        broker = local_broker(self._broker_kind, log_path=self._workdir / "broker.log")
         self._broker = await self._stack.enter_async_context(broker)
         self.settings = Settings(bootstrap=broker.bootstrap, configs=self._workdir / "configs").isolated(
             self.name

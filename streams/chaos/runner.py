@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from streams.bench.upstreams import DemoUpstreams
+from streams.brokers import BrokerKind
 from streams.chaos.deployment import PIPELINE, Deployment
 from streams.chaos.figures import ScenarioFigures, Timeline, scenario_figures
 from streams.chaos.scenarios import SCENARIOS, FaultTarget, Scenario
@@ -91,6 +92,7 @@ async def run_scenario(
     workdir: Path,
     rate: float,
     durations: Durations,
+    broker: BrokerKind = BrokerKind.TANSU,
     phase: Phase = _ignore,
 ) -> ScenarioFigures:
     """Run one scenario on a deployment of its own and return its figures."""
@@ -104,6 +106,7 @@ async def run_scenario(
         upstream_env=upstream_env,
         workdir=workdir / name,
         worker_env=scenario.worker_env,
+        broker=broker,
     )
     async with deployment:
         phase(f"{scenario.name}: warm-up")
@@ -215,6 +218,7 @@ async def run_chaos(
     rate: float = 30.0,
     durations: Durations | None = None,
     workdir: Path | None = None,
+    broker: BrokerKind = BrokerKind.TANSU,
     phase: Phase = _ignore,
     done: Callable[[ScenarioFigures], None] | None = None,
 ) -> ChaosReport:
@@ -236,6 +240,7 @@ async def run_chaos(
                 workdir=workdir,
                 rate=rate,
                 durations=durations,
+                broker=broker,
                 phase=phase,
             )
             rows.append(figures)
