@@ -30,7 +30,9 @@ async def test_retried_upstream_faults_lose_and_duplicate_nothing(run: Run, scen
 
 
 async def test_source_down_gives_partial_profiles_then_complete_ones(run: Run) -> None:
-    figures = await run("source-down", fault_s=6.0, settle_s=8.0)
+    # 15 s to settle, as for the broker pause: on a loaded machine the optional source's breaker
+    # took longer than 8 s to close again (100 of the last 120 profiles still partial, once).
+    figures = await run("source-down", fault_s=6.0, settle_s=15.0)
 
     assert figures.lost == 0, figures
     assert figures.duplicated == 0, figures
