@@ -1,9 +1,9 @@
 """``graphfetch dev``: the whole system on one machine, no Docker.
 
 It starts a local broker unless a bootstrap is given (``--broker auto`` takes
-Apache Kafka where its jars and Java are installed, else Tansu, and says which), the demo upstream services and a worker with every
-role, prints where everything is, sends a few demo requests and prints their
-profiles. One Ctrl-C stops everything; nothing is left running.
+Apache Kafka where its jars and Java are installed, else Tansu, and says
+which), the demo upstream services and a worker with every role, prints where
+everything is, sends a few demo requests and prints their profiles. One Ctrl-C stops everything; nothing is left running.
 """
 
 from __future__ import annotations
