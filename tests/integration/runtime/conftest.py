@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.topicreader import Received, TopicCollector
 from streams.topics import describe_partitions
+from tests.support.environment import inherited_env
 
 REPO = Path(__file__).resolve().parents[3]
 PIPELINE_FILE = REPO / "configs" / "customer360.yaml"
@@ -55,17 +55,6 @@ PARTITIONS = 4
 CONNECTORS = ("http", "sql")
 STARTUP_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 40
-# Inherited variables that would change what a worker does (our env sets its own).
-_SCRUBBED_PREFIXES = ("GRAPHFETCH_", "OTEL_")
-_SCRUBBED = (
-    "CRM_URL",
-    "ORDERS_URL",
-    "ORDERS_TOKEN",
-    "SUPPORT_URL",
-    "LOYALTY_URL",
-    "RISK_URL",
-    "WAREHOUSE_DSN",
-)
 
 
 # -- demo upstreams ------------------------------------------------------------------------------
@@ -268,9 +257,7 @@ class Runtime:
 
     def _env(self) -> dict[str, str]:
         s = self.settings
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED
-        }
+        env = inherited_env()
         env.update(self.upstreams.env())
         env.update(s.deployment_env())
         if not self.tracing:

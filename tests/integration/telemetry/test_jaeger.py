@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from streams.settings import Settings
 from streams.telemetry import headers_for
 from streams.topicreader import TopicCollector
 from streams.topics import describe_partitions
+from tests.support.environment import inherited_env
 from tests.support.jaeger import Jaeger, JaegerNotBuilt, running_jaeger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -58,16 +58,6 @@ FRONT, FETCHER = "front", "fetcher"  # service.instance.id of the two workers
 STARTUP_TIMEOUT_S = 60.0
 PROFILES_TIMEOUT_S = 90.0
 TRACES_TIMEOUT_S = 60.0
-_SCRUBBED_PREFIXES = ("GRAPHFETCH_", "OTEL_")
-_SCRUBBED = (
-    "CRM_URL",
-    "ORDERS_URL",
-    "ORDERS_TOKEN",
-    "SUPPORT_URL",
-    "LOYALTY_URL",
-    "RISK_URL",
-    "WAREHOUSE_DSN",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,7 +185,7 @@ class _Worker:
 def _worker_env(
     settings: Settings, demo: DemoServer, tmp_path: Path, jaeger: Jaeger, name: str
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED}
+    env = inherited_env()
     env.update(
         {f"{s.upper()}_URL": f"{demo.url}/{s}" for s in ("crm", "orders", "support", "loyalty", "risk")}
     )
