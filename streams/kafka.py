@@ -4,8 +4,9 @@ With the default ``at_least_once`` guarantee no client requires broker features
 that some brokers lack: the producer is not idempotent (Tansu's InitProducerId
 fails), consumers commit manually, and the fetch wait is short because Tansu
 answers a fetch only after it. With ``exactly_once`` consumers read only
-committed records; the transactional producer is built in
-:mod:`streams.transactions` from :func:`producer_options`.
+committed records, and a group's committed offsets only once no transaction
+holds them (:mod:`streams.stableoffsets`); the transactional producer is built
+in :mod:`streams.transactions` from :func:`producer_options`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.settings import Settings
+from streams.stableoffsets import ReadCommittedConsumer
 
 # Room for a dead letter that carries the largest accepted request plus its reason.
 _PRODUCER_HEADROOM = 2
@@ -56,4 +58,7 @@ def make_consumer(
         # Records of aborted (or still open) transactions are never seen.
         options["isolation_level"] = "read_committed"
     options.update(overrides)
+    if settings.processing_guarantee == "exactly_once" and group_id is not None:
+        # Its committed offsets are read only once no transaction holds them.
+        return ReadCommittedConsumer(*topics, **options)
     return AIOKafkaConsumer(*topics, **options)
