@@ -12,13 +12,17 @@
   recovery.
 * **Apache Kafka** (the session's broker: the local one, or ``GRAPHFETCH_BOOTSTRAP``):
   worker processes end to end, and a SIGKILL mid-stream, each request
-  answered exactly once as seen by ``read_committed`` consumers.
+  answered exactly once as seen by ``read_committed`` consumers; a profile of
+  a transaction a SIGKILL left open is never read committed; a frozen worker
+  is fenced by its restart under the same worker id; a group's committed
+  offsets read right after a transaction are that transaction's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import uuid
@@ -234,15 +238,20 @@ async def read_profiles(
 EXACTLY_ONCE_ENV = {"GRAPHFETCH_PROCESSING_GUARANTEE": "exactly_once", "GRAPHFETCH_FETCH_MAX_WAIT_MS": "100"}
 
 
-@pytest.fixture
-async def committed_profiles(runtime: Runtime, transactional_broker: str) -> TopicCollector:
-    """Two exactly-once workers started; a ``read_committed`` collector of their output topic."""
-    runtime.extra_env.update(EXACTLY_ONCE_ENV)
+async def start_exactly_once(
+    runtime: Runtime, *, workers: int, env: dict[str, str] | None = None
+) -> TopicCollector:
+    """``workers`` exactly-once workers serving; a ``read_committed`` collector of their output topic.
+
+    ``runtime.profiles`` stays a ``read_uncommitted`` collector: it also sees
+    what open and aborted transactions wrote.
+    """
+    runtime.extra_env.update(EXACTLY_ONCE_ENV | (env or {}))
     # Each hop of a request waits for the commit that makes its input visible
     # (read_committed), so a request costs hops x commit interval: the 1 s
     # deadline of customer360 would measure that, not exactly-once.
     runtime.write_pipeline(defaults={"timeout_ms": 5_000, "deadline_ms": 30_000})
-    await runtime.start(workers=2)
+    await runtime.start(workers=workers)
     settings = runtime.settings.model_copy(update={"processing_guarantee": "exactly_once"})
     collector = type(runtime.profiles)(
         settings=settings, topic=runtime.output_topic, partitions=settings.partitions
@@ -250,6 +259,12 @@ async def committed_profiles(runtime: Runtime, transactional_broker: str) -> Top
     await collector.start()
     runtime._collectors.append(collector)  # stopped at teardown with the runtime's own
     return collector
+
+
+@pytest.fixture
+async def committed_profiles(runtime: Runtime, transactional_broker: str) -> TopicCollector:
+    """Two exactly-once workers started; a ``read_committed`` collector of their output topic."""
+    return await start_exactly_once(runtime, workers=2)
 
 
 @pytest.mark.slow
@@ -293,6 +308,90 @@ async def test_sigkill_with_exactly_once_gives_no_duplicate_profiles(
     duplicates = committed_profiles.duplicates(ids)
     print(f"\nSIGKILL 1 of 2 exactly-once workers: {len(ids)} sent, duplicates {len(duplicates)}")
     assert duplicates == {}, duplicates
+
+
+@pytest.mark.slow
+async def test_profiles_of_a_killed_workers_open_transaction_are_never_read_committed(
+    runtime: Runtime, transactional_broker: str
+) -> None:
+    """SIGKILL while a profile is in an open transaction; its successor answers the request again.
+
+    A ``read_uncommitted`` reader sees both answers, the aborted one first; a
+    ``read_committed`` reader sees only the second. The commit interval (2 s)
+    makes "seen uncommitted, not yet committed" last long enough to kill in.
+    """
+    committed = await start_exactly_once(
+        runtime, workers=1, env={"GRAPHFETCH_WORKER_ID": "w1", "GRAPHFETCH_COMMIT_INTERVAL_MS": "2000"}
+    )
+    uncommitted = runtime.profiles
+    producing = asyncio.create_task(
+        produce_requests(
+            runtime.settings, PIPELINE, {"customer_id": "C{i:05d}"}, count=40, rate=10.0, id_prefix="open"
+        )
+    )
+
+    def in_open_transaction() -> list[str]:
+        return [
+            i for i in uncommitted.by_request_id if i.startswith("open") and i not in committed.by_request_id
+        ]
+
+    assert await uncommitted.wait_until(lambda: bool(in_open_transaction()), timeout_s=60), runtime.logs()
+    runtime.workers[0].kill()
+    open_at_kill = in_open_transaction()
+    runtime.extra_env["GRAPHFETCH_COMMIT_INTERVAL_MS"] = "200"
+    runtime.start_worker()
+    ids = await producing
+    assert await committed.wait_for(ids, timeout_s=90), runtime.logs()
+    await committed.wait_until(lambda: bool(committed.duplicates(ids)), timeout_s=2)
+
+    assert committed.duplicates(ids) == {}
+    aborted = [i for i in open_at_kill if len(uncommitted.by_request_id[i]) == 2]
+    print(
+        f"\nSIGKILL with {len(open_at_kill)} profiles uncommitted: {len(aborted)} answered again, 0 read twice"
+    )
+    assert aborted, (
+        f"every profile open at the kill ({open_at_kill}) was committed after all; nothing was aborted"
+    )
+    for request_id in aborted:
+        first, second = uncommitted.by_request_id[request_id]
+        [seen] = committed.by_request_id[request_id]
+        assert (seen.partition, seen.offset) == (second.partition, second.offset), request_id
+        assert (first.partition, first.offset) != (seen.partition, seen.offset)
+
+
+@pytest.mark.slow
+async def test_a_frozen_worker_is_fenced_by_its_restart_with_the_same_worker_id(
+    runtime: Runtime, transactional_broker: str
+) -> None:
+    """SIGSTOP a worker, start another with its worker id, SIGCONT the first: the first stops, fenced."""
+    committed = await start_exactly_once(runtime, workers=1, env={"GRAPHFETCH_WORKER_ID": "w1"})
+    before = await produce_requests(
+        runtime.settings, PIPELINE, {"customer_id": "C{i:05d}"}, count=5, id_prefix="before"
+    )
+    assert await committed.wait_for(before, timeout_s=60), runtime.logs()
+    zombie = runtime.workers[0]
+    zombie.process.send_signal(signal.SIGSTOP)
+    try:
+        runtime.start_worker()
+        during = await produce_requests(
+            runtime.settings, PIPELINE, {"customer_id": "C{i:05d}"}, count=5, id_prefix="during"
+        )
+        # The successor gets the partitions once the frozen member's session (6 s) times out.
+        assert await committed.wait_for(during, timeout_s=90), runtime.logs()
+    finally:
+        zombie.process.send_signal(signal.SIGCONT)
+    code = await asyncio.to_thread(zombie.process.wait, 60)
+    after = await produce_requests(
+        runtime.settings, PIPELINE, {"customer_id": "C{i:05d}"}, count=5, id_prefix="after"
+    )
+    assert await committed.wait_for(after, timeout_s=60), runtime.logs()
+    ids = before + during + after
+    await committed.wait_until(lambda: bool(committed.duplicates(ids)), timeout_s=2)
+
+    assert code != 0, zombie.log_tail()
+    assert "fenced" in zombie.log_path.read_text().lower(), zombie.log_tail()
+    assert runtime.workers[1].alive, runtime.logs()
+    assert committed.duplicates(ids) == {}
 
 
 async def test_one_transaction_commits_the_offsets_of_every_consumer_group(
