@@ -16,8 +16,9 @@ from opentelemetry.trace import Span
 
 from planner import Emission, Outcome, Pipeline, RequestState, Task, plan_request
 from streams.adaptive.fetcher import AdaptiveFetcher
-from streams.execution import execute_task, execute_under, now_ms
+from streams.execution import execute_task, execute_under
 from streams.heap import freeze_startup_heap
+from streams.outcomes import now_ms
 from streams.settings import Settings
 from streams.sources import SourcePool
 from streams.telemetry import (
@@ -134,10 +135,10 @@ class InProcessEngine:
 
     async def _fetch(self, task: Task, pipeline: Pipeline) -> Outcome:
         if not tracing_enabled():  # no span to build per fetch
-            return await execute_task(task, pipeline=pipeline, sources=self.sources, adaptive=self.adaptive)
+            return await execute_task(task, pipeline=pipeline, sources=self.sources, fetcher=self.adaptive)
         with traced(f"fetch {task.node}", attributes=fetch_attributes(task)) as span:
             outcome = await execute_under(
-                span, task, pipeline=pipeline, sources=self.sources, adaptive=self.adaptive
+                span, task, pipeline=pipeline, sources=self.sources, fetcher=self.adaptive
             )
             record_outcome(span, outcome)
         return outcome

@@ -34,8 +34,8 @@ from streams.adaptive.decisions import (
     hedge_delay,
 )
 from streams.cache import CacheBackend, FetchCache, cache_key, open_cache
-from streams.execution import AttemptObserver, failed_outcome, fetched_outcome, retry_policy
 from streams.history import History, HistoryKey
+from streams.outcomes import AttemptObserver, failed_outcome, fetched_outcome, retry_policy
 from streams.settings import Settings
 
 ESTIMATES_TTL_S = 1.0

@@ -32,8 +32,8 @@ from planner.profile import iso_ms
 from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
-from streams.execution import now_ms
 from streams.offsets import PartitionOffsets
+from streams.outcomes import now_ms
 from streams.telemetry import (
     context_from,
     dispatch_span_headers,

@@ -43,8 +43,8 @@ class AgentContext:
     producer: AIOKafkaProducer
     store: PipelineStore
     sources: SourcePool
-    adaptive: AdaptiveFetcher | None = None
-    """Execution history and the decisions it drives; None: fetch by the config alone."""
+    adaptive: AdaptiveFetcher
+    """Every fetch goes through it: execution history and the decisions it drives."""
     counters: dict[str, int] = field(default_factory=dict)
     requests_in_flight: int = 0
     """Requests this worker's aggregator tracks; its planner stops taking requests at the limit."""

@@ -30,8 +30,9 @@ from streams.adaptive.gate import PriorityGate
 from streams.adaptive.priority import PathPredictor
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import ResultEvent, TaskEvent
-from streams.execution import execute_under, now_ms
+from streams.execution import execute_under
 from streams.offsets import OffsetTracker
+from streams.outcomes import now_ms
 from streams.telemetry import (
     context_from,
     fetch_attributes,
@@ -163,7 +164,7 @@ class ConnectorAgent(Agent):
         waited_ms = await self._gate.acquire(priority)
         try:
             outcome = await execute_under(
-                span, task.to_task(), pipeline=pipeline, sources=self.ctx.sources, adaptive=self.ctx.adaptive
+                span, task.to_task(), pipeline=pipeline, sources=self.ctx.sources, fetcher=self.ctx.adaptive
             )
         finally:
             self._gate.release()

@@ -24,8 +24,8 @@ from planner.profile import iso_ms
 from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.events import AcceptedEvent, DeadLetter, RecordCoordinates, TaskEvent
-from streams.execution import now_ms
 from streams.intake import decode_request, derived_request_id
+from streams.outcomes import now_ms
 from streams.telemetry import context_from, dispatch_span_headers, headers_for, record_skip, traced
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import redis
 from planner import Pipeline, RequestState, plan_request
 from streams.cache import cache_key
 from streams.cache.redis import DEFAULT_PREFIX
-from streams.execution import now_ms
 from streams.inprocess import InProcessEngine
+from streams.outcomes import now_ms
 
 from .conftest import Demo, customer, new_engine, notes, one_node, redis_client, run
 
