@@ -2,7 +2,10 @@
 
 A source is identified by its connector and settings, so two pipelines (or two
 versions of one) that point at the same system share its pool, breaker and
-concurrency limit, while a changed URL gets a fresh client.
+concurrency limit, while a changed URL gets a fresh client. A source nothing
+has fetched from for ``idle_close_s`` (and with no attempt in flight) is
+closed, so the clients of sources a config change replaced do not pile up; a
+later fetch from it starts it again.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors import ConnectorRegistry, ResilientSource, default_registry
 from planner import Source
+
+IDLE_CLOSE_S = 300.0
+"""Far above any request's deadline: a source in use is fetched from long before that."""
 
 
 def source_identity(name: str, source: Source) -> str:
@@ -29,9 +36,20 @@ def source_identity(name: str, source: Source) -> str:
 class SourcePool:
     """Starts connectors lazily, once each, and closes them all on :meth:`close`."""
 
-    def __init__(self, *, registry: ConnectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        registry: ConnectorRegistry | None = None,
+        idle_close_s: float = IDLE_CLOSE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._registry = registry or default_registry()
+        self._idle_close_s = idle_close_s
+        self._clock = clock
+        self._next_sweep = clock() + idle_close_s
         self._sources: dict[str, ResilientSource] = {}
+        self._last_used: dict[str, float] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._idents: dict[
             int, tuple[Source, str, str]
         ] = {}  # id(source) -> (source kept alive, name, ident)
@@ -49,8 +67,12 @@ class SourcePool:
 
     async def get(self, name: str, source: Source) -> ResilientSource:
         ident = self.identity(name, source)
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._close_idle(now)
         ready = self._sources.get(ident)
         if ready is not None:
+            self._last_used[ident] = now
             return ready
         pending = self._starting.get(ident)
         if pending is not None:
@@ -68,8 +90,24 @@ class SourcePool:
         finally:
             self._starting.pop(ident, None)
         self._sources[ident] = resilient
+        self._last_used[ident] = self._clock()
         future.set_result(resilient)
         return resilient
+
+    @property
+    def started(self) -> int:
+        """Sources started and not closed."""
+        return len(self._sources)
+
+    def _close_idle(self, now: float) -> None:
+        self._next_sweep = now + self._idle_close_s
+        for ident, used in list(self._last_used.items()):
+            source = self._sources[ident]
+            if now - used >= self._idle_close_s and source.in_flight == 0:
+                del self._sources[ident], self._last_used[ident]
+                closing = asyncio.create_task(source.connector.close())
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
 
     async def _start(self, name: str, source: Source) -> ResilientSource:
         connector_cls = self._registry.get(source.connector)
@@ -86,4 +124,7 @@ class SourcePool:
             return
         self._closed = True
         sources, self._sources = list(self._sources.values()), {}
-        await asyncio.gather(*(s.connector.close() for s in sources), return_exceptions=True)
+        self._last_used.clear()
+        await asyncio.gather(
+            *(s.connector.close() for s in sources), *list(self._closing), return_exceptions=True
+        )
