@@ -105,9 +105,6 @@ class Pipeline:
     def keys(self) -> Mapping[str, KeySpec]:
         return self.config.keys
 
-    def field_nodes(self, name: str) -> frozenset[str]:
-        return self.fields[name].nodes
-
 
 class _Collector:
     def __init__(self, file: str | None, pipeline: str) -> None:

@@ -17,7 +17,6 @@ from opentelemetry.trace import Span
 from planner import Emission, Outcome, Pipeline, RequestState, Task, plan_request
 from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.execution import execute_task, execute_under
-from streams.heap import freeze_startup_heap
 from streams.outcomes import now_ms
 from streams.settings import Settings
 from streams.sources import SourcePool
@@ -32,14 +31,18 @@ from streams.telemetry import (
 
 
 class InProcessEngine:
-    """Executes requests in this process; reuse one engine for many requests to reuse connections."""
+    """Executes requests in this process; reuse one engine for many requests to reuse connections.
+
+    A process that serves many requests with it may call
+    :func:`streams.heap.freeze_startup_heap` once its start-up is over (the
+    bench does); the engine leaves the embedding process's collector alone.
+    """
 
     def __init__(self, *, sources: SourcePool | None = None, adaptive: AdaptiveFetcher | None = None) -> None:
         self._owns_sources = sources is None
         self.sources = sources or SourcePool()
         self._owns_adaptive = adaptive is None
         self.adaptive = adaptive or AdaptiveFetcher.from_settings(Settings())
-        freeze_startup_heap()  # an engine serves many requests: see streams.heap
 
     async def __aenter__(self) -> InProcessEngine:
         return self

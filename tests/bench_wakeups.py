@@ -37,6 +37,7 @@ from streams.bench.workloads import (
     low_credit_customers,
     write_configs,
 )
+from streams.heap import freeze_startup_heap
 from streams.inprocess import InProcessEngine
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -75,6 +76,7 @@ async def measure(sleeping: bool, requests: int) -> None:
     customers = low_credit_customers(50)
     keys = [customers[i % len(customers)] for i in range(requests)]
     async with InProcessEngine() as engine:
+        freeze_startup_heap()  # as the bench does
 
         async def engine_run(key: str) -> None:
             emission = await engine.execute(

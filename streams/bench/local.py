@@ -18,6 +18,7 @@ from streams.bench.memory import memory_per_request
 from streams.bench.processes import cpu_seconds, machine_busy_seconds
 from streams.bench.targets import FloorTarget, InProcessTarget, Target
 from streams.bench.workloads import CUSTOMER360, CUSTOMER360_HOLD, CUSTOMER360_NULL
+from streams.heap import freeze_startup_heap
 from streams.inprocess import InProcessEngine
 
 
@@ -49,6 +50,7 @@ async def run_local(ctx: BenchContext, collected: Collected) -> None:
         engine: InProcessEngine | None = None
         if ctx.options.wants("inprocess"):
             engine = await stack.enter_async_context(InProcessEngine())
+            freeze_startup_heap()  # as a worker does once started: see streams.heap
             targets["inprocess"] = InProcessTarget(engine, pipelines)
         if not targets:
             return
