@@ -15,12 +15,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry import trace
 
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.telemetry import headers_for, tracer
+from streams.topicreader import WholeTopic
 
 _COUNTER = re.compile(r"\{i(?::0(\d+)d)?\}")
 
@@ -101,59 +101,15 @@ async def produce_requests(
     return ids
 
 
-async def _assign_all(
-    consumer: AIOKafkaConsumer, topic: str, *, timeout_s: float = 10.0
-) -> list[TopicPartition]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions:
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            return tps
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topic {topic} does not exist (no partitions after {timeout_s:g} s)")
-        await consumer._client.force_metadata_update()
-        await asyncio.sleep(0.1)
-
-
-async def _seek_since(consumer: AIOKafkaConsumer, tps: list[TopicPartition], since_ms: int | None) -> None:
-    """Seek to the first record at or after ``since_ms`` where the broker can say, else the beginning."""
-    await consumer.seek_to_beginning(*tps)
-    if since_ms is None:
-        return
-    try:
-        found = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
-    except Exception:
-        return
-    for tp, hit in found.items():
-        if hit is not None:
-            consumer.seek(tp, hit.offset)
-
-
 async def read_topic(
     settings: Settings, topic: str, *, follow: bool, idle_s: float = 1.0, since_ms: int | None = None
 ) -> AsyncIterator[tuple[bytes | None, bytes | None]]:
     """Yield (key, value) of the records of ``topic`` (from ``since_ms`` or the beginning); without
-    ``follow``, stop once no record arrived for ``idle_s`` (end offsets are not trusted: not every
-    broker reports them right)."""
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        tps = await _assign_all(consumer, topic)
-        await _seek_since(consumer, tps, since_ms)
-        last = time.monotonic()
-        while True:
-            batch = await consumer.getmany(timeout_ms=200)
-            if batch:
-                last = time.monotonic()
-                for records in batch.values():
-                    for record in records:
-                        yield record.key, record.value
-            elif not follow and time.monotonic() - last >= idle_s:
-                return
-    finally:
-        await consumer.stop()
+    ``follow``, stop once no record arrived for ``idle_s`` (see :class:`~streams.topicreader.WholeTopic`)."""
+    async with WholeTopic(settings, topic, since_ms=since_ms) as reader:
+        async for records in reader.batches(idle_s=None if follow else idle_s):
+            for record in records:
+                yield record.key, record.value
 
 
 async def wait_for_profile(

@@ -12,14 +12,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import TopicPartition
-
 from planner import ConfigError, Pipeline
 from streams.catalog import load_catalog_reporting, parse_checked
 from streams.configtopic import ActiveRecord, VersionRecord, config_topic_spec, decode_config_record
-from streams.kafka import make_consumer
 from streams.settings import Settings
 from streams.store import PipelineStore
+from streams.topicreader import WholeTopic
 from streams.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -29,10 +27,10 @@ Count = Callable[[str], None]
 class ConfigSync:
     """Applies config changes to a worker's PipelineStore while the worker runs."""
 
-    def __init__(self, settings: Settings, store: PipelineStore, *, count: Count) -> None:
+    def __init__(self, settings: Settings, store: PipelineStore, *, count: Count | None = None) -> None:
         self.settings = settings
         self.store = store
-        self._count = count
+        self._count = count or (lambda _name: None)
         self._from_folder: dict[str, str] = {}  # pipeline name -> file it came from
         self._stopping = asyncio.Event()
         self._topics_ready: set[str] = {p.config.output.topic for p in store.all_current()}
@@ -102,26 +100,25 @@ class ConfigSync:
         await ensure_topics(
             settings.bootstrap, [config_topic_spec(settings)], **settings.kafka_security_options()
         )
-        consumer = make_consumer(settings, group_id=None, fetch_max_wait_ms=100)  # rare changes: poll gently
-        await consumer.start()
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            tp = TopicPartition(settings.configs_topic, 0)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            while not self._stopping.is_set():
-                poll = asyncio.ensure_future(consumer.getmany(timeout_ms=1000))
-                await asyncio.wait({poll, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if not poll.done():
-                    poll.cancel()
-                    break
-                for records in poll.result().values():
-                    for record in records:
-                        self.apply_record(record.key, record.value, where=f"{tp.topic}[0]@{record.offset}")
-                await self.ensure_output_topics()
-        finally:
-            stop.cancel()
-            await consumer.stop()
+        topic = settings.configs_topic
+        # Rare changes: poll gently.
+        async with WholeTopic(settings, topic, partitions=[0], poll_ms=1000, fetch_max_wait_ms=100) as reader:
+            following = asyncio.ensure_future(self._apply_records(reader))
+            stop = asyncio.ensure_future(self._stopping.wait())
+            try:
+                await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if following.done():
+                    following.result()  # the read ended: with a non-retriable error
+            finally:
+                for job in (following, stop):
+                    job.cancel()
+                await asyncio.gather(following, stop, return_exceptions=True)
+
+    async def _apply_records(self, reader: WholeTopic) -> None:
+        async for records in reader.batches():
+            for record in records:
+                self.apply_record(record.key, record.value, where=f"{reader.topic}[0]@{record.offset}")
+            await self.ensure_output_topics()
 
     def apply_record(self, key: bytes | None, value: bytes | None, *, where: str) -> None:
         try:

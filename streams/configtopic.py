@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
-from aiokafka import TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from planner.profile import iso_ms
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import make_producer
 from streams.settings import Settings
+from streams.topicreader import WholeTopic
 from streams.topics import TopicSpec, ensure_topics
 
 VERSION_PREFIX = "version/"
@@ -45,7 +46,7 @@ class ActiveRecord(BaseModel):
     pipeline: str
     version: str | None = Field(description="Version to serve; null removes the pipeline.")
     at: str
-    reason: str = "push"
+    reason: Literal["push", "rollback", "remove"] = "push"
 
 
 def config_topic_spec(settings: Settings) -> TopicSpec:
@@ -136,21 +137,11 @@ async def read_history(settings: Settings, *, idle_s: float = 0.5) -> ConfigHist
         settings.bootstrap, [config_topic_spec(settings)], **settings.kafka_security_options()
     )
     history = ConfigHistory()
-    consumer = make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        tp = TopicPartition(settings.configs_topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        while True:
-            batch = await consumer.getmany(timeout_ms=int(idle_s * 1000))
-            if not batch:
-                return history
-            for records in batch.values():
-                for record in records:
-                    try:
-                        history.apply(decode_config_record(record.key, record.value))
-                    except ValueError:
-                        continue
-    finally:
-        await consumer.stop()
+    async with WholeTopic(settings, settings.configs_topic, partitions=[0]) as reader:
+        async for records in reader.batches(idle_s=idle_s):
+            for record in records:
+                try:
+                    history.apply(decode_config_record(record.key, record.value))
+                except ValueError:
+                    continue
+    return history

@@ -33,12 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from streams.history.book import History
-from streams.kafka import make_consumer
 from streams.settings import Settings
+from streams.topicreader import WholeTopic
 from streams.topics import TopicSpec, ensure_topics
 
 __all__ = ["StatsOptions", "StatsSync", "default_worker_id", "stats_topic_spec"]
@@ -111,8 +111,7 @@ class StatsSync:
         self.state = SyncState.NEW
         self._producer = producer
         self._count = count or (lambda _name: None)
-        self._consumer: AIOKafkaConsumer | None = None
-        self._tp = TopicPartition(self.options.topic, 0)
+        self._reader: WholeTopic | None = None
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -135,17 +134,18 @@ class StatsSync:
                 [stats_topic_spec(settings, self.options)],
                 **settings.kafka_security_options(),
             )
-            consumer = self._consumer = make_consumer(settings, group_id=None, fetch_max_wait_ms=50)
-            await consumer.start()
-            consumer.assign([self._tp])
-            await consumer.seek_to_beginning(self._tp)
-            await self._catch_up(consumer)
+            reader = WholeTopic(
+                settings, self.options.topic, partitions=[0], poll_ms=_FOLLOW_POLL_MS, fetch_max_wait_ms=50
+            )
+            await reader.__aenter__()
+            self._reader = reader
+            await self._catch_up(reader)
         except BaseException:
             self.state = SyncState.STOPPED
-            if self._consumer is not None:
-                await self._consumer.stop()
+            if self._reader is not None:
+                await self._reader.__aexit__(None, None, None)
             raise
-        self._tasks = [asyncio.ensure_future(self._follow(consumer))]
+        self._tasks = [asyncio.ensure_future(self._follow(reader))]
         if self._producer is not None:
             self._tasks.append(asyncio.ensure_future(self._publish_every_interval()))
 
@@ -165,8 +165,8 @@ class StatsSync:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.publish()
-        if self._consumer is not None:
-            await self._consumer.stop()
+        if self._reader is not None:
+            await self._reader.__aexit__(None, None, None)
 
     async def publish(self) -> bool:
         """Publish this worker's snapshot now; False when read-only or (logged, counted) refused."""
@@ -212,44 +212,37 @@ class StatsSync:
                 return
             await self.publish()
 
-    async def _catch_up(self, consumer: AIOKafkaConsumer) -> None:
-        loop = asyncio.get_running_loop()
+    async def _catch_up(self, reader: WholeTopic) -> None:
         started_ms = time.time() * 1000
-        deadline = loop.time() + self.options.catch_up_timeout_s
         merged = 0
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.warning(
-                    "stats topic %s still busy after %gs; serving with the %d snapshots read so far",
-                    self.options.topic,
-                    self.options.catch_up_timeout_s,
-                    merged,
-                )
-                return
-            batch = await consumer.getmany(
-                self._tp, timeout_ms=int(min(self.options.idle_s, remaining) * 1000)
+        try:
+            async with asyncio.timeout(self.options.catch_up_timeout_s):
+                async for records in reader.batches(idle_s=self.options.idle_s):
+                    merged += sum(self._apply(r.key, r.value, offset=r.offset) for r in records)
+                    if records[-1].timestamp >= started_ms:
+                        break
+        except TimeoutError:
+            log.warning(
+                "stats topic %s still busy after %gs; serving with the %d snapshots read so far",
+                self.options.topic,
+                self.options.catch_up_timeout_s,
+                merged,
             )
-            if not batch:
-                break
-            records = batch.get(self._tp, [])
-            merged += sum(self._apply(r.key, r.value, offset=r.offset) for r in records)
-            if records and records[-1].timestamp >= started_ms:
-                break
+            return
         log.info("stats: caught up with %d peer snapshots from %s", merged, self.options.topic)
 
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            try:
-                batch = await consumer.getmany(self._tp, timeout_ms=_FOLLOW_POLL_MS)
-            except KafkaError as exc:
-                self._count("stats.follow_failed")
-                log.warning("following %s failed (%s); retrying in 1s", self.options.topic, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), 1.0)
-                continue
-            for record in batch.get(self._tp, []):
-                self._apply(record.key, record.value, offset=record.offset)
+    async def _follow(self, reader: WholeTopic) -> None:
+        try:
+            async for records in reader.batches():
+                for record in records:
+                    self._apply(record.key, record.value, offset=record.offset)
+        except KafkaError as exc:  # not retriable; stats are advisory: serve on without the peers'
+            self._count("stats.follow_failed")
+            log.error(
+                "following %s stopped (%r); serving with the history this worker sees",
+                self.options.topic,
+                exc,
+            )
 
     def _apply(self, key: bytes | None, value: bytes | None, *, offset: int) -> bool:
         """Merge one record's snapshot; True when a peer's snapshot was taken."""
