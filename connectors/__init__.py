@@ -8,10 +8,12 @@ connectors are imported lazily by the registry; import them from
 from connectors.base import GENERIC_SETTINGS, Connector, ConnectorState
 from connectors.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from connectors.errors import (
+    FETCH_ERROR_KINDS,
     BadResponse,
     CircuitOpen,
     ConnectorNotReady,
     FetchError,
+    FetchErrorKind,
     FetchTimeout,
     InvalidRequest,
     NotFound,
@@ -27,6 +29,7 @@ from connectors.resilience import AttemptEvent, FetchOutcome, LimitSettings, Res
 from connectors.retry import RetryPolicy
 
 __all__ = [
+    "FETCH_ERROR_KINDS",
     "GENERIC_SETTINGS",
     "AttemptEvent",
     "BadResponse",
@@ -39,6 +42,7 @@ __all__ = [
     "ConnectorRegistry",
     "ConnectorState",
     "FetchError",
+    "FetchErrorKind",
     "FetchOutcome",
     "FetchTimeout",
     "HedgeBudget",

@@ -4,7 +4,8 @@ Every connector converts its library's exceptions (httpx, SQLAlchemy, asyncpg)
 into these classes at its boundary, so the runtime decides on retries, breaker
 accounting and error reports from ``retriable`` and ``kind`` alone::
 
-    FetchError                      retriable  kind
+    class                           retriable  kind
+    FetchError                      no         fetch_error       any other failure of a connector
      ├── FetchTimeout               yes        timeout           an attempt ran out of time
      ├── UpstreamUnavailable        yes        unavailable       connection failed, 5xx, 408
      ├── RateLimited                yes        rate_limited      429; carries retry_after_s
@@ -25,14 +26,33 @@ profiles as they are.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
+
+FetchErrorKind = Literal[
+    "fetch_error",
+    "timeout",
+    "unavailable",
+    "rate_limited",
+    "not_found",
+    "rejected",
+    "bad_response",
+    "circuit_open",
+    "invalid_request",
+    "not_ready",
+    "source_config",
+    "unknown_connector",
+]
+"""Every ``kind`` a fetch error can have (the table above; docs/spec.md#error-kinds).
+A connector's own error class takes the kind of the class it subclasses."""
+
+FETCH_ERROR_KINDS: frozenset[str] = frozenset(get_args(FetchErrorKind))
 
 
 class FetchError(Exception):
     """Base of every error a connector or the resilience layer raises."""
 
     retriable: ClassVar[bool] = False
-    kind: ClassVar[str] = "fetch_error"
+    kind: ClassVar[FetchErrorKind] = "fetch_error"
 
     attempts: int = 0
     """Upstream attempts made; set by ``ResilientSource.call`` (0: none was made)."""
@@ -122,7 +142,7 @@ class ConnectorNotReady(FetchError):
 class SourceConfigError(FetchError):
     """A source's settings are invalid; raised when the connector is built."""
 
-    kind = "source_config"
+    kind: ClassVar[FetchErrorKind] = "source_config"  # declared again: a subclass has a kind of its own
 
 
 class UnknownConnector(SourceConfigError, KeyError):

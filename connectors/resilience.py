@@ -40,6 +40,7 @@ from connectors.errors import (
     CircuitOpen,
     ConnectorNotReady,
     FetchError,
+    FetchErrorKind,
     FetchTimeout,
     InvalidRequest,
     SourceConfigError,
@@ -97,7 +98,7 @@ class AttemptEvent:
 
     kind: AttemptKind
     attempt: int
-    error_kind: str | None = None
+    error_kind: FetchErrorKind | None = None
     message: str | None = None
     delay_ms: float | None = None
     latency_ms: float | None = None

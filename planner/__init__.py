@@ -6,7 +6,7 @@ per-request state machine that both runtimes drive.
 
 from planner.adaptive import AdaptivePolicy, resolve_policy
 from planner.config import Adaptive, Cache, Defaults, KeySpec, Node, Output, PipelineConfig, Source
-from planner.errors import ConfigError, GraphfetchError, Problem, RequestError
+from planner.errors import ConfigError, GraphfetchError, Problem, RequestError, RequestErrorCode
 from planner.expressions import Expression, ExpressionError, RenderError, Template
 from planner.graph import GraphShape, Plan, graph_shape, plan_request
 from planner.loading import (
@@ -17,7 +17,7 @@ from planner.loading import (
     parse_pipeline,
 )
 from planner.pipeline import CompiledNode, Pipeline, compile_pipeline, quote_path_value
-from planner.profile import Lineage, NodeError, Profile, Status, Timing
+from planner.profile import ErrorKind, Lineage, NodeError, Profile, Status, Timing
 from planner.schema import pipeline_json_schema, pipeline_json_schema_text
 from planner.state import (
     Emission,
@@ -38,6 +38,7 @@ __all__ = [
     "ConfigError",
     "Defaults",
     "Emission",
+    "ErrorKind",
     "Expression",
     "ExpressionError",
     "Failure",
@@ -57,6 +58,7 @@ __all__ = [
     "Profile",
     "RenderError",
     "RequestError",
+    "RequestErrorCode",
     "RequestState",
     "Source",
     "Status",

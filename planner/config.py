@@ -1,4 +1,4 @@
-"""Pipeline config models: the contract of a pipeline YAML file (SPEC.md section 2).
+"""Pipeline config models: the contract of a pipeline YAML file (docs/spec.md#2-pipeline-configuration).
 
 These models describe the *shape* of a config; :mod:`planner.validation` checks
 what spans several parts (sources exist, references resolve, no cycles) and

@@ -13,7 +13,27 @@ may not import the planner, so it has a root of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+RequestErrorCode = Literal[
+    # The record itself (streams.intake).
+    "empty",
+    "too_large",
+    "invalid_utf8",
+    "invalid_json",
+    "invalid_request",
+    "too_many_keys",
+    "too_many_fields",
+    "invalid_key",
+    # Its pipeline (the planner agent).
+    "unknown_pipeline",
+    "removed_pipeline",
+    # Planning it (planner.graph).
+    "unknown_field",
+    "no_fields",
+    "missing_key",
+]
+"""Why a request went to the DLQ: ``DeadLetter.code`` (docs/spec.md#dead-letter-codes)."""
 
 
 class GraphfetchError(Exception):
@@ -57,6 +77,6 @@ class ConfigError(GraphfetchError):
 class RequestError(GraphfetchError):
     """A request cannot be planned. ``code`` is a stable machine name, the message says why."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str, *, code: RequestErrorCode) -> None:
         self.code = code
         super().__init__(message)

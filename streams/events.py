@@ -1,8 +1,9 @@
 """Events on graphfetch's topics, as pydantic models; JSON (UTF-8) on the wire.
 
-Public events (SPEC.md section 3): :class:`RequestEvent` on ``graphfetch.requests``,
+Public events (docs/spec.md#3-events): :class:`RequestEvent` on ``graphfetch.requests``,
 the profile (:class:`planner.Profile`) on a pipeline's output topic and
-:class:`DeadLetter` on ``graphfetch.dlq``.
+:class:`DeadLetter` on ``graphfetch.dlq``; their JSON Schemas are in ``schemas/``
+(:mod:`streams.contracts`).
 
 Internal events: :class:`TaskEvent` on ``graphfetch.tasks.<connector>``, and on
 ``graphfetch.results`` the union :data:`ResultsEvent` of
@@ -19,26 +20,34 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from planner import Failure, Outcome, Task
+from planner import ErrorKind, Failure, Outcome, RequestErrorCode, Status, Task
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every field is always serialized: a received event's schema marks defaults required too.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class RequestEvent(_Event):
     """A request for a profile."""
 
     request_id: str | None = Field(
-        None, min_length=1, max_length=200, description="Derived from topic, partition, offset if absent."
+        None,
+        min_length=1,
+        max_length=200,
+        description="Derived from topic, partition, offset if absent: <topic>-<partition>-<offset>.",
     )
-    pipeline: str = Field(..., min_length=1, max_length=128)
+    pipeline: str = Field(..., min_length=1, max_length=128, description="Name of the pipeline to run.")
     keys: dict[str, str] = Field(..., description="Entity keys, e.g. {'customer_id': 'C042'}.")
     fields: list[str] | None = Field(None, description="Output fields wanted; all if absent.")
-    deadline_ms: float | None = Field(None, gt=0, le=3_600_000)
+    deadline_ms: float | None = Field(
+        None, gt=0, le=3_600_000, description="Time the request may take; the pipeline's default if absent."
+    )
 
 
 class RecordCoordinates(_Event):
+    """Where a record was read: topic, partition and offset."""
+
     topic: str
     partition: int
     offset: int
@@ -60,7 +69,7 @@ class AcceptedEvent(_Event):
 
 
 class FailureModel(_Event):
-    kind: str
+    kind: ErrorKind
     message: str
     retriable: bool = False
 
@@ -116,7 +125,7 @@ class CompletedEvent(_Event):
 
     kind: Literal["completed"] = "completed"
     request_id: str
-    status: str
+    status: Status
 
 
 ResultsEvent = Annotated[AcceptedEvent | ResultEvent | CompletedEvent, Field(discriminator="kind")]
@@ -158,11 +167,11 @@ class TaskEvent(_Event):
 class DeadLetter(_Event):
     """A request that could not be processed, with its original bytes and the reason."""
 
-    reason: str
-    code: str
-    source: RecordCoordinates
-    key: str | None = Field(None, description="Original key, base64.")
+    reason: str = Field(description="Why the request was refused, in words.")
+    code: RequestErrorCode = Field(description="Machine name of the reason (docs/spec.md#dead-letter-codes).")
+    source: RecordCoordinates = Field(description="Where the request was read.")
+    key: str | None = Field(None, description="Original key, base64; null if the record had none.")
     value: str = Field(..., description="Original value, base64 (the bytes exactly as received).")
-    value_size: int
-    truncated: bool = Field(False, description="True when only the first bytes of a huge value are kept.")
-    failed_at: str
+    value_size: int = Field(description="Size of the original value in bytes.")
+    truncated: bool = Field(False, description="True when only the first 64 KiB of a huge value are kept.")
+    failed_at: str = Field(description="When the request was refused, ISO 8601 UTC.")

@@ -6,7 +6,7 @@ import functools
 import time
 from collections.abc import Callable, Iterable
 
-from connectors import AttemptEvent, FetchError, FetchOutcome, RetryPolicy
+from connectors import FETCH_ERROR_KINDS, AttemptEvent, FetchError, FetchOutcome, RetryPolicy
 from planner import Failure, Outcome, Task
 
 AttemptObserver = Callable[[AttemptEvent], None]
@@ -37,10 +37,14 @@ def fetched_outcome(task: Task, result: FetchOutcome, *, notes: Iterable[str] = 
 
 
 def failed_outcome(task: Task, exc: FetchError, *, started: float, notes: Iterable[str] = ()) -> Outcome:
-    """A fetch failure as the task's Outcome; ``started`` is the fetch's ``time.perf_counter()``."""
+    """A fetch failure as the task's Outcome; ``started`` is the fetch's ``time.perf_counter()``.
+
+    A plugin's error class that sets a ``kind`` of its own (mypy refuses it, Python does not) is
+    reported as ``fetch_error``: a profile carries only the kinds docs/spec.md#error-kinds lists."""
+    kind = exc.kind if exc.kind in FETCH_ERROR_KINDS else "fetch_error"
     return Outcome(
         node=task.node,
-        failure=Failure(kind=exc.kind, message=str(exc), retriable=exc.retriable),
+        failure=Failure(kind=kind, message=str(exc), retriable=exc.retriable),
         attempts=getattr(exc, "attempts", 1),
         latency_ms=(time.perf_counter() - started) * 1000.0,
         fetched_at_ms=now_ms(),

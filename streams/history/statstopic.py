@@ -9,8 +9,8 @@ observations fade with the half-life like any other).
 :class:`StatsSync` publishes this worker's snapshot every
 ``publish_interval_s`` and once more when it stops, and follows the topic:
 :meth:`StatsSync.start` returns once it has caught up, so the worker serves
-informed. Catching up cannot trust end offsets (SPEC.md section 6: the local
-broker reports a wrong high watermark after batched writes), so it reads until
+informed. Catching up cannot trust end offsets (the local broker reports a wrong
+high watermark after batched writes: docs/spec.md#6-brokers-in-tests-and-development), so it reads until
 the topic has been quiet for ``idle_s``, until it meets a record written after
 it began reading, or until ``catch_up_timeout_s``, whichever comes first.
 

@@ -3,6 +3,7 @@
 import pytest
 
 from connectors import (
+    FETCH_ERROR_KINDS,
     BadResponse,
     CircuitOpen,
     ConnectorNotReady,
@@ -31,6 +32,8 @@ from connectors import (
         (InvalidRequest, False, "invalid_request"),
         (ConnectorNotReady, False, "not_ready"),
         (SourceConfigError, False, "source_config"),
+        (UnknownConnector, False, "unknown_connector"),
+        (FetchError, False, "fetch_error"),
     ],
 )
 def test_each_error_declares_whether_it_is_retriable(
@@ -41,6 +44,13 @@ def test_each_error_declares_whether_it_is_retriable(
     assert error.retriable is retriable
     assert error.kind == kind
     assert error.attempts == 0
+
+
+def test_the_kinds_are_exactly_those_of_the_error_classes() -> None:
+    classes: list[type[FetchError]] = [FetchError]
+    for cls in classes:
+        classes.extend(cls.__subclasses__())
+    assert {cls.kind for cls in classes if cls.__module__ == "connectors.errors"} == FETCH_ERROR_KINDS
 
 
 def test_message_names_the_source() -> None:

@@ -5,6 +5,7 @@ import connectors
 
 def test_all_is_sorted_and_pinned() -> None:
     assert connectors.__all__ == [
+        "FETCH_ERROR_KINDS",
         "GENERIC_SETTINGS",
         "AttemptEvent",
         "BadResponse",
@@ -17,6 +18,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "ConnectorRegistry",
         "ConnectorState",
         "FetchError",
+        "FetchErrorKind",
         "FetchOutcome",
         "FetchTimeout",
         "HedgeBudget",

@@ -224,7 +224,7 @@ def test_state_machine_always_finishes_with_a_consistent_status(
 
     def outcome(name: str) -> Outcome:
         if name in fails:
-            return Outcome(node=name, failure=Failure(kind="boom", message=f"{name} failed"))
+            return Outcome(node=name, failure=Failure(kind="unavailable", message=f"{name} failed"))
         return Outcome(node=name, value={"v": len(name), "go": go[name], "items": [{"x": "k1"}, {"x": "z"}]})
 
     now = T0
@@ -264,7 +264,7 @@ def test_state_machine_always_finishes_with_a_consistent_status(
     for name, error in profile.errors.items():
         if error.kind == "dependency_failed":
             assert any(state.node_state(d) is NodeState.FAILED for d in model.nodes[name].deps)
-        elif error.kind == "boom":
+        elif error.kind == "unavailable":
             assert name in fails
     for fname, value in profile.data.items():
         reads = model.fields[fname]

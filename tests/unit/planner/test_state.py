@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from planner import (
+    ErrorKind,
     Failure,
     NodeState,
     Outcome,
@@ -42,7 +43,7 @@ def _ok(node: str, value: Any = None, **kwargs: Any) -> Outcome:
     return Outcome(node=node, value=RESULTS[node] if value is None else value, **kwargs)
 
 
-def _failed(node: str, kind: str = "timeout", message: str = "no answer in 300 ms") -> Outcome:
+def _failed(node: str, kind: ErrorKind = "timeout", message: str = "no answer in 300 ms") -> Outcome:
     return Outcome(node=node, failure=Failure(kind=kind, message=message, retriable=True), attempts=3)
 
 
@@ -201,7 +202,7 @@ def test_field_that_fails_on_real_data_is_an_error(build_pipeline: Callable[...,
 def test_optional_failure_gives_a_partial_profile_naming_the_node(customer360: Pipeline) -> None:
     state = _state(customer360)
     results = {n: _ok(n) for n in RESULTS}
-    results["tickets"] = _failed("tickets", "http_503", "support answered 503")
+    results["tickets"] = _failed("tickets", "unavailable", "support answered 503")
     step = _run(state, results)
     assert step.emission is not None
     profile = step.emission.profile
@@ -209,7 +210,7 @@ def test_optional_failure_gives_a_partial_profile_naming_the_node(customer360: P
     assert set(profile.errors) == {"tickets"}
     error = profile.errors["tickets"]
     assert (error.kind, error.message, error.attempts, error.retriable) == (
-        "http_503",
+        "unavailable",
         "support answered 503",
         3,
         True,
