@@ -4,6 +4,7 @@ Both runtimes (in-process and Kafka) drive it the same way::
 
     state = RequestState(plan, request_id=..., received_at_ms=now, deadline_ms=800)
     step = state.start(now)             # tasks ready at once
+    step = state.resume(dispatched, now)  # or: rebuilt where another process ran start()
     step = state.apply(outcome, now)    # a node's result: newly ready tasks, maybe the profile
     step = state.expire(now)            # at the deadline: the partial profile
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from planner.expressions import KEYS, RenderError
 from planner.graph import Plan
-from planner.profile import Lineage, NodeError, Profile, Status, Timing, iso_ms
+from planner.profile import ErrorKind, Lineage, NodeError, Profile, Status, Timing, iso_ms
 
 
 class NodeState(enum.Enum):
@@ -62,7 +63,9 @@ class Task:
 
 @dataclass(frozen=True, kw_only=True)
 class Failure:
-    kind: str
+    """Why a node's fetch gave no value; it becomes the profile's ``errors.<node>``."""
+
+    kind: ErrorKind
     message: str
     retriable: bool = False
 
@@ -142,7 +145,25 @@ class RequestState:
         return self._nodes[node].skip_reason
 
     def start(self, now_ms: float) -> Step:
-        """Dispatch what is ready at once (the graph's roots, or all if it is empty)."""
+        """Dispatch what is ready at once (the graph's roots, or all if it is empty). Once per
+        request: a runtime that rebuilds a request someone else started calls :meth:`resume`."""
+        return self._begin(now_ms)
+
+    def resume(self, dispatched: set[str], now_ms: float) -> Step:
+        """Rebuild a request whose :meth:`start` ran elsewhere (the planner agent) from what it
+        recorded: the task ids it ``dispatched``.
+
+        Those tasks are in flight. What that start settled without a task (nodes skipped by a
+        ``when:``, failed to render) depends on the plan and the keys alone, so it is settled
+        again, the same way. The step holds what is left to do: tasks start would have sent that
+        ``dispatched`` lacks, the profile if nothing is left to wait for; never the skipped
+        nodes, which the start reported.
+        """
+        self.mark_dispatched(dispatched)
+        step = self._begin(now_ms)
+        return Step(tasks=step.tasks, emission=step.emission)
+
+    def _begin(self, now_ms: float) -> Step:
         if self.finished:
             return Step()
         if now_ms >= self.deadline_at_ms:
@@ -267,7 +288,7 @@ class RequestState:
         self._context[name] = None
         self._remaining -= 1
 
-    def _fail(self, name: str, kind: str, message: str) -> None:
+    def _fail(self, name: str, kind: ErrorKind, message: str) -> None:
         node = self._nodes[name]
         node.state, node.error = NodeState.FAILED, NodeError(kind=kind, message=message)
         self._remaining -= 1

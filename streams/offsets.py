@@ -31,10 +31,6 @@ class PartitionOffsets:
         while self._pending and self._pending[0] in self._finished:
             self._finished.discard(heapq.heappop(self._pending))
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
-
     def committable(self) -> int | None:
         """The offset to commit now, or None if nothing new is safe to commit."""
         if self._next < 0:
@@ -59,9 +55,6 @@ class OffsetTracker:
         part = self._parts.get(tp)
         if part is not None:
             part.finish(offset)
-
-    def in_flight(self) -> int:
-        return sum(p.in_flight for p in self._parts.values())
 
     def committable(self) -> dict[TopicPartition, int]:
         out: dict[TopicPartition, int] = {}

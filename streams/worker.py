@@ -122,14 +122,13 @@ class Worker:
             producer=stats_producer,
             worker_id=self.worker_id,
             options=stats_options,
-            count=ctx.count,
         )
         jobs: list[asyncio.Future[Any]] = []
         commits: asyncio.Future[None] | None = None
         try:
             await self.stats.start()  # a new worker starts informed by its peers' history (bounded wait)
             self.agents = [self._agent(role, ctx) for role in self.roles]
-            self.config_sync = ConfigSync(settings, self.store, count=ctx.count)
+            self.config_sync = ConfigSync(settings, self.store)
             jobs = [asyncio.ensure_future(agent.run()) for agent in self.agents]
             jobs.append(asyncio.ensure_future(self.config_sync.run()))
             watched = set(jobs)

@@ -7,7 +7,9 @@ oldest unfinished request's ``accepted`` event, so a member that takes over a
 partition (after a crash, a rebalance, or lost state) rebuilds every unfinished
 request by replaying from there. While replaying, profiles are held back until
 the partition is caught up, and a ``completed`` marker met on the way discards
-them: a request is answered once.
+them: a request is answered once. That bookkeeping is a pure
+:class:`~streams.agents.ledger.RequestLedger` per partition; this agent decodes,
+drives the state machines and does the sends.
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
@@ -31,8 +31,9 @@ from planner.graph import Plan
 from planner.profile import iso_ms
 from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
+from streams.agents.delivery import Outgoing
+from streams.agents.ledger import RequestLedger
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
-from streams.offsets import PartitionOffsets
 from streams.outcomes import now_ms
 from streams.telemetry import (
     context_from,
@@ -44,29 +45,15 @@ from streams.telemetry import (
 )
 
 log = logging.getLogger(__name__)
-COMPLETED_REMEMBERED = 50_000
 
 
 @dataclass
 class _Live:
     state: RequestState | None  # None: the request could not be rebuilt; only its failure goes out
-    offset: int
     headers: list[tuple[str, bytes]]
 
 
-@dataclass
-class _Partition:
-    live: dict[str, _Live] = field(default_factory=dict)
-    completed: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    offsets: PartitionOffsets = field(default_factory=PartitionOffsets)
-    replay_until: int | None = None  # profiles wait while position < this offset
-    held: dict[str, Emission] = field(default_factory=dict)
-
-    def remember(self, request_id: str) -> None:
-        self.completed[request_id] = None
-        self.completed.move_to_end(request_id)
-        while len(self.completed) > COMPLETED_REMEMBERED:
-            self.completed.popitem(last=False)
+_Ledger = RequestLedger[_Live, Emission]
 
 
 class AggregatorAgent(Agent):
@@ -74,11 +61,10 @@ class AggregatorAgent(Agent):
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
-        self._parts: dict[TopicPartition, _Partition] = {}
+        self._parts: dict[TopicPartition, _Ledger] = {}
         self._deadlines: list[tuple[float, int, str]] = []
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
-        self._pending_sends: set[asyncio.Task[None]] = set()
         self._gauge = metrics.register_gauge("graphfetch.requests.in_flight", self.in_flight)
 
     def topics(self) -> list[str]:
@@ -96,9 +82,7 @@ class AggregatorAgent(Agent):
             with contextlib.suppress(Exception):
                 ends = await consumer.end_offsets(partitions)
         for tp in partitions:
-            part = self._parts.setdefault(tp, _Partition())
-            end = ends.get(tp)
-            part.replay_until = end if end else None
+            self._parts[tp] = RequestLedger(replay_until=ends.get(tp))
         self._ensure_timer()
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:
@@ -107,38 +91,36 @@ class AggregatorAgent(Agent):
         self._track()
 
     def _track(self) -> None:
-        self.ctx.track_requests(sum(len(p.live) for p in self._parts.values()))
+        self.ctx.track_requests(sum(len(ledger) for ledger in self._parts.values()))
 
     def committable(self) -> dict[TopicPartition, int]:
         out: dict[TopicPartition, int] = {}
-        for tp, part in self._parts.items():
-            offset = part.offsets.committable()
+        for tp, ledger in self._parts.items():
+            offset = ledger.committable()
             if offset is not None:
                 out[tp] = offset
         return out
 
     def committed(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():
-            part = self._parts.get(tp)
-            if part is not None:
-                part.offsets.committed(offset)
+            ledger = self._parts.get(tp)
+            if ledger is not None:
+                ledger.committed(offset)
 
     # -- events -------------------------------------------------------------------
 
     async def handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
         for tp, records in batch.items():
-            part = self._parts.setdefault(tp, _Partition())
+            ledger = self._parts.setdefault(tp, RequestLedger())
             for record in records:
-                part.offsets.start(record.offset)
-                await self._on_record(tp, part, record)
-            if part.replay_until is not None and records[-1].offset + 1 >= part.replay_until:
-                self._end_replay(tp, part)
+                await self._on_record(tp, ledger, record)
+            self._publish_released(tp, ledger, ledger.release())
         self._track()
 
     async def idle(self) -> None:
         consumer = self.consumer
-        for tp, part in list(self._parts.items()):
-            if part.replay_until is None or consumer is None:
+        for tp, ledger in list(self._parts.items()):
+            if not ledger.replaying or consumer is None:
                 continue
             # An empty poll right after a rebalance comes before the partition's first fetch:
             # only a partition fetched since its assignment, and delivered up to its high
@@ -150,33 +132,24 @@ class AggregatorAgent(Agent):
                 position = await consumer.position(tp)
             except IllegalStateError:  # unassigned meanwhile: a rebalance
                 continue
-            if self._parts.get(tp) is part and position >= high:
-                self._end_replay(tp, part)
+            if self._parts.get(tp) is ledger and position >= high:
+                self._publish_released(tp, ledger, ledger.release(at_end=True))
 
-    async def _on_record(self, tp: TopicPartition, part: _Partition, record: Record) -> None:
+    async def _on_record(self, tp: TopicPartition, ledger: _Ledger, record: Record) -> None:
         try:
             event = results_adapter.validate_json(record.value or b"")
         except ValidationError as exc:
-            self.ctx.count("results.invalid")
             log.error("%s: invalid results event, skipped: %s", coordinates(record), exc.errors()[:1])
-            part.offsets.finish(record.offset)
+            ledger.skip(record.offset)
             return
         if isinstance(event, AcceptedEvent):
-            await self._on_accepted(tp, part, record, event)
+            await self._on_accepted(tp, ledger, record, event)
             return
-        part.offsets.finish(record.offset)  # results and markers are finished once applied
         if isinstance(event, CompletedEvent):
-            part.remember(event.request_id)
-            held = part.held.pop(event.request_id, None)
-            live = part.live.pop(event.request_id, None)
-            if live is not None:
-                part.offsets.finish(live.offset)
-            if held is not None:
-                self.ctx.count("profiles.duplicates_avoided")
+            ledger.completed(event.request_id, record.offset)
             return
-        live = part.live.get(event.request_id)
-        if live is None or live.state is None:
-            self.ctx.count("results.unmatched")  # late, duplicate, or for a finished request
+        live = ledger.result(event.request_id, record.offset)
+        if live is None or live.state is None:  # late, duplicate, or for a finished request
             return
         with traced(
             f"aggregate {event.node}",
@@ -194,15 +167,13 @@ class AggregatorAgent(Agent):
             },
         ):
             step = live.state.apply(event.to_outcome(), now_ms())
-            self._after_step(tp, part, live, step)
+            self._after_step(tp, ledger, event.request_id, live, step)
 
     async def _on_accepted(
-        self, tp: TopicPartition, part: _Partition, record: Record, event: AcceptedEvent
+        self, tp: TopicPartition, ledger: _Ledger, record: Record, event: AcceptedEvent
     ) -> None:
         rid = event.request_id
-        if rid in part.completed or rid in part.live:
-            part.offsets.finish(record.offset)  # a replanned duplicate
-            self.ctx.count("requests.duplicate_accepted")
+        if not ledger.accepted(rid, record.offset):  # a replanned duplicate
             return
         pipeline = self.ctx.store.known_version(event.pipeline, event.config_version)
         if pipeline is None:  # activated by another worker first: its config record is on its way
@@ -217,10 +188,9 @@ class AggregatorAgent(Agent):
             log.error(
                 "%s: cannot rebuild request %s: %s", coordinates(record), rid, exc, extra={"request_id": rid}
             )
-            self.ctx.count("requests.unbuildable")
-            live = _Live(state=None, offset=record.offset, headers=list(record.headers or ()))
-            part.live[rid] = live
-            self._spawn(self._publish(tp, part, live, self._failure(event, str(exc))))
+            live = _Live(state=None, headers=list(record.headers or ()))
+            ledger.open(rid, record.offset, live)
+            self._answer(tp, ledger, rid, live, self._failure(event, str(exc)))
             return
         parent = context_from(record.headers)
         trace_id = trace_id_of(trace.get_current_span(parent))
@@ -231,15 +201,15 @@ class AggregatorAgent(Agent):
             deadline_ms=event.deadline_ms,
             trace_id=trace_id,
         )
-        state.mark_dispatched(set(event.dispatched))
-        live = _Live(state=state, offset=record.offset, headers=list(record.headers or ()))
-        part.live[rid] = live
+        live = _Live(state=state, headers=list(record.headers or ()))
+        ledger.open(rid, record.offset, live)
         heapq.heappush(self._deadlines, (state.deadline_at_ms, tp.partition, rid))
         if self._deadlines[0][2] == rid:
             self._wake.set()
         token = otel_context.attach(parent)
         try:
-            self._after_step(tp, part, live, state.start(now_ms()))
+            # The planner agent ran the request's start (and reported its skipped nodes).
+            self._after_step(tp, ledger, rid, live, state.resume(set(event.dispatched), now_ms()))
         finally:
             otel_context.detach(token)
 
@@ -265,58 +235,48 @@ class AggregatorAgent(Agent):
         topic = current.config.output.topic if current is not None else self.settings.dlq_topic
         return Emission(profile=profile, key=None, topic=topic)
 
-    def _after_step(self, tp: TopicPartition, part: _Partition, live: _Live, step: Step) -> None:
+    def _after_step(self, tp: TopicPartition, ledger: _Ledger, rid: str, live: _Live, step: Step) -> None:
         """Act on a step, in the current trace context (spawned sends inherit it)."""
         for node in step.skipped:
             reason = live.state.skip_reason(node) if live.state is not None else None
             record_skip(node=node, reason=reason or "")
         if step.tasks:
-            self._spawn(self._dispatch(tp, live, step))
+            self.spawn(self._dispatch(tp, step), name=f"dispatch for {rid}")
         if step.emission is not None and live.state is not None:
-            if part.replay_until is not None:
-                part.held[live.state.request_id] = step.emission
-            else:
-                self._spawn(self._publish(tp, part, live, step.emission))
+            self._answer(tp, ledger, rid, live, step.emission)
 
-    def _end_replay(self, tp: TopicPartition, part: _Partition) -> None:
-        part.replay_until = None
-        held, part.held = part.held, {}
-        for rid, emission in held.items():
-            live = part.live.get(rid)
-            if live is not None:
-                self._spawn(self._publish(tp, part, live, emission))
+    def _answer(self, tp: TopicPartition, ledger: _Ledger, rid: str, live: _Live, emission: Emission) -> None:
+        if ledger.answer(rid, emission):  # else held back until the partition is caught up
+            self.spawn(self._publish(tp, ledger, rid, live, emission), name=f"publish {rid}")
+
+    def _publish_released(
+        self, tp: TopicPartition, ledger: _Ledger, released: list[tuple[str, _Live, Emission]]
+    ) -> None:
+        for rid, live, emission in released:
+            self.spawn(self._publish(tp, ledger, rid, live, emission), name=f"publish {rid}")
 
     # -- effects --------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        job: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self._pending_sends.add(job)
-        job.add_done_callback(self._send_done)
-
-    def _send_done(self, job: asyncio.Task[None]) -> None:
-        self._pending_sends.discard(job)
-        if not job.cancelled() and job.exception() is not None:
-            self.ctx.count("aggregator.send_failed")
-            log.error("aggregator send failed; the request will be replayed", exc_info=job.exception())
-
-    async def _dispatch(self, tp: TopicPartition, live: _Live, step: Step) -> None:
-        producer, settings = self.ctx.producer, self.settings
-        sends = []
+    async def _dispatch(self, tp: TopicPartition, step: Step) -> None:
+        settings = self.settings
+        records = []
         for task in step.tasks:
             topic = settings.tasks_topic(task.connector)
             event = TaskEvent.from_task(task, reply_partition=tp.partition, dispatched_at_ms=now_ms())
-            sends.append(
-                await producer.send(
-                    topic,
-                    event.model_dump_json().encode(),
+            records.append(
+                Outgoing(
+                    topic=topic,
+                    value=event.model_dump_json().encode(),
                     key=task.task_id.encode(),
                     headers=dispatch_span_headers(node=task.node, task_id=task.task_id, topic=topic),
                 )
             )
-        await asyncio.gather(*sends)
+        await self.send(records)
 
-    async def _publish(self, tp: TopicPartition, part: _Partition, live: _Live, emission: Emission) -> None:
-        producer, settings = self.ctx.producer, self.settings
+    async def _publish(
+        self, tp: TopicPartition, ledger: _Ledger, rid: str, live: _Live, emission: Emission
+    ) -> None:
+        settings = self.settings
         profile = emission.profile
         with traced(
             f"publish {profile.pipeline}",
@@ -335,14 +295,16 @@ class AggregatorAgent(Agent):
             },
         ) as span:
             headers = headers_for(span)
-            ack = await producer.send(
-                emission.topic,
-                profile.model_dump_json().encode(),
-                key=emission.key.encode() if emission.key is not None else None,
-                headers=headers,
+            await self.send(
+                [
+                    Outgoing(
+                        topic=emission.topic,
+                        value=profile.model_dump_json().encode(),
+                        key=emission.key.encode() if emission.key is not None else None,
+                        headers=headers,
+                    )
+                ]
             )
-        await ack
-        self.ctx.count(f"profiles.{profile.status}")
         if profile.status != "complete":
             log.info(
                 "request %s: %s profile (%s)",
@@ -356,19 +318,19 @@ class AggregatorAgent(Agent):
             {"graphfetch.pipeline": profile.pipeline, "graphfetch.status": profile.status},
         )
         marker = CompletedEvent(request_id=profile.request_id, status=profile.status)
-        await (
-            await producer.send(
-                settings.results_topic,
-                marker.model_dump_json().encode(),
-                key=profile.request_id.encode(),
-                partition=tp.partition,
-                headers=headers,
-            )
+        await self.send(
+            [
+                Outgoing(
+                    topic=settings.results_topic,
+                    value=marker.model_dump_json().encode(),
+                    key=profile.request_id.encode(),
+                    partition=tp.partition,
+                    headers=headers,
+                )
+            ]
         )
         # The profile is out: the request no longer holds back its partition's commit.
-        if part.live.pop(profile.request_id, None) is not None:
-            part.remember(profile.request_id)
-            part.offsets.finish(live.offset)
+        if ledger.answered(rid):
             self._track()
 
     # -- deadlines ------------------------------------------------------------------
@@ -394,12 +356,11 @@ class AggregatorAgent(Agent):
                 self._expire(partition, rid, now)
 
     def _expire(self, partition: int, rid: str, now: float) -> None:
-        for tp, part in self._parts.items():
+        for tp, ledger in self._parts.items():
             if tp.partition != partition:
                 continue
-            live = part.live.get(rid)
+            live = ledger.get(rid)
             if live is not None and live.state is not None and not live.state.finished:
-                self.ctx.count("requests.deadline")
                 with traced(
                     f"deadline {live.state.plan.pipeline.name}",
                     context=context_from(live.headers),
@@ -408,7 +369,7 @@ class AggregatorAgent(Agent):
                         "graphfetch.deadline_ms": float(live.state.deadline_ms or 0),
                     },
                 ):
-                    self._after_step(tp, part, live, live.state.expire(now))
+                    self._after_step(tp, ledger, rid, live, live.state.expire(now))
 
     async def drain(self, timeout_s: float) -> None:
         self._gauge()
@@ -416,5 +377,5 @@ class AggregatorAgent(Agent):
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        if self._pending_sends:
-            await asyncio.wait(set(self._pending_sends), timeout=timeout_s)
+        if self.jobs:
+            await asyncio.wait(set(self.jobs), timeout=timeout_s)

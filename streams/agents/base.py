@@ -5,6 +5,12 @@ and commits only what :meth:`Agent.committable` says is finished. Subclasses
 decide what "finished" means; the loop owns start, stop and the commit cadence.
 With exactly-once processing the worker's :class:`TransactionCoordinator` commits
 instead, the offsets of every agent together with the records they sent.
+
+Agents send through :meth:`Agent.send` (the policy for a failed send is in
+:mod:`streams.agents.delivery`) and run work that finishes later with
+:meth:`Agent.spawn`. Work that fails, in :meth:`Agent.handle` or spawned, stops
+the agent and the worker with it: its offsets stay unfinished, and the member
+that takes its partitions over replays them from the committed offsets.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -25,6 +31,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streams import metrics
 from streams.adaptive.fetcher import AdaptiveFetcher
+from streams.agents.delivery import Outgoing, SendRetry, send_all
 from streams.kafka import make_consumer
 from streams.settings import Settings
 from streams.sources import SourcePool
@@ -45,16 +52,12 @@ class AgentContext:
     sources: SourcePool
     adaptive: AdaptiveFetcher
     """Every fetch goes through it: execution history and the decisions it drives."""
-    counters: dict[str, int] = field(default_factory=dict)
     requests_in_flight: int = 0
     """Requests this worker's aggregator tracks; its planner stops taking requests at the limit."""
     capacity: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever ``requests_in_flight`` is below ``settings.max_in_flight_requests``."""
     transactions: TransactionCoordinator | None = None
     """Exactly-once: commits offsets in the producer's transactions. None: agents commit themselves."""
-
-    def count(self, name: str, by: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + by
 
     def track_requests(self, in_flight: int) -> None:
         self.requests_in_flight = in_flight
@@ -92,6 +95,7 @@ class Agent(abc.ABC):
 
     role: str = "agent"
     max_batch: int = 500
+    send_retry: ClassVar[SendRetry] = SendRetry()
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
@@ -101,6 +105,9 @@ class Agent(abc.ABC):
         self._stopping = asyncio.Event()
         self._last_commit = 0.0
         self._position: dict[TopicPartition, int] = {}
+        self.jobs: set[asyncio.Task[None]] = set()
+        """Spawned work in flight."""
+        self._failed_with: BaseException | None = None
 
     @abc.abstractmethod
     def topics(self) -> list[str]:
@@ -170,6 +177,8 @@ class Agent(abc.ABC):
                 await consumer.stop()
                 unregister()
                 self.state = AgentState.STOPPED
+        if self._failed_with is not None:
+            raise self._failed_with
 
     async def _handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
         try:
@@ -241,11 +250,43 @@ class Agent(abc.ABC):
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
-            self.ctx.count(f"{self.role}.commit_failed")
             log.warning("%s: commit failed (%s); the work will be replayed, never lost", self.role, exc)
             return
         self.committed(offsets)
 
     def stop(self) -> None:
         """Ask the loop to finish: stop taking work, drain, commit. Safe to call twice."""
+        self._stopping.set()
+
+    # -- sends and spawned work ---------------------------------------------------------
+
+    async def send(self, records: Sequence[Outgoing]) -> None:
+        """Send ``records``; return once each is acknowledged. Retriable errors are retried with
+        backoff, a little while (:attr:`send_retry`); then :class:`SendFailedError` is raised."""
+        await send_all(self.ctx.producer, records, retry=self.send_retry, who=self.role)
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        """Run ``work`` (which finishes offsets when it is done) beside the loop; if it fails, the
+        agent stops (:meth:`fail`)."""
+        job = asyncio.create_task(work, name=name)
+        self.jobs.add(job)
+        job.add_done_callback(self._job_done)
+        return job
+
+    def _job_done(self, job: asyncio.Task[None]) -> None:
+        self.jobs.discard(job)
+        if not job.cancelled() and (exc := job.exception()) is not None:
+            self.fail(exc, during=job.get_name())
+
+    def fail(self, exc: BaseException, *, during: str) -> None:
+        """Work failed and left its offsets unfinished: stop the agent, whose :meth:`run` then raises
+        ``exc`` and stops the worker, so that a successor replays the work from the committed offsets."""
+        if self.state is AgentState.STOPPED:
+            log.warning(
+                "%s: %s failed after the agent stopped (%r); it will be replayed", self.role, during, exc
+            )
+            return
+        if self._failed_with is None:
+            self._failed_with = exc
+            log.error("%s: %s failed (%r); stopping the worker", self.role, during, exc)
         self._stopping.set()

@@ -29,6 +29,7 @@ from streams import metrics
 from streams.adaptive.gate import PriorityGate
 from streams.adaptive.priority import PathPredictor
 from streams.agents.base import Agent, AgentContext, Record, coordinates
+from streams.agents.delivery import Outgoing
 from streams.events import ResultEvent, TaskEvent
 from streams.execution import execute_under
 from streams.offsets import OffsetTracker
@@ -53,13 +54,12 @@ class ConnectorAgent(Agent):
         super().__init__(ctx)
         self._connectors = connectors
         self._offsets = OffsetTracker()
-        self._running: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
         self._gate = PriorityGate(self.settings.max_in_flight_tasks)
         self._held = self.settings.max_in_flight_tasks + self.settings.max_queued_tasks
         self._paths = PathPredictor(ctx.adaptive.p50_ms) if ctx.adaptive is not None else None
         self._gauge = metrics.register_gauge(
-            "graphfetch.tasks.in_flight", lambda: [(float(len(self._running)), {})]
+            "graphfetch.tasks.in_flight", lambda: [(float(len(self.jobs)), {})]
         )
 
     def topics(self) -> list[str]:
@@ -75,30 +75,25 @@ class ConnectorAgent(Agent):
         self._offsets.forget(partitions)
 
     def poll_limit(self) -> int:
-        return max(1, self._held - len(self._running))
+        return max(1, self._held - len(self.jobs))
 
     async def handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
         for tp, records in batch.items():
             for record in records:
                 self._offsets.start(tp, record.offset)
-                job = asyncio.create_task(self._process(tp, record), name=f"task:{coordinates(record)}")
-                self._running.add(job)
-                job.add_done_callback(self._job_done)
-        while len(self._running) >= self._held:
+                job = self.spawn(self._process(tp, record), name=f"task {coordinates(record)}")
+                job.add_done_callback(self._slot_done)
+        while len(self.jobs) >= self._held:
             self._slot_free.clear()
             await self._slot_free.wait()
 
-    def _job_done(self, job: asyncio.Task[None]) -> None:
-        self._running.discard(job)
+    def _slot_done(self, _job: asyncio.Task[None]) -> None:
         self._slot_free.set()
-        if not job.cancelled() and job.exception() is not None:
-            log.error("connector task crashed", exc_info=job.exception())
 
     async def _process(self, tp: TopicPartition, record: Record) -> None:
         try:
             task = TaskEvent.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            self.ctx.count("tasks.invalid")
             log.error("%s: invalid task event, skipped: %s", coordinates(record), exc.errors()[:1])
             self._offsets.finish(tp, record.offset)
             return
@@ -144,16 +139,17 @@ class ConnectorAgent(Agent):
                 metrics.node_errors.add(1, {**labels, "error.type": outcome.failure.kind})
             headers = headers_for(span)
         result = ResultEvent.from_outcome(task, outcome)
-        await (
-            await self.ctx.producer.send(
-                self.settings.results_topic,
-                result.model_dump_json().encode(),
-                key=task.request_id.encode(),
-                partition=task.reply_partition,
-                headers=headers,
-            )
+        await self.send(
+            [
+                Outgoing(
+                    topic=self.settings.results_topic,
+                    value=result.model_dump_json().encode(),
+                    key=task.request_id.encode(),
+                    partition=task.reply_partition,
+                    headers=headers,
+                )
+            ]
         )
-        self.ctx.count("tasks.done")
         self._offsets.finish(tp, record.offset)
 
     async def _fetch(self, task: TaskEvent, pipeline: Pipeline, span: Span) -> Outcome:
@@ -177,9 +173,9 @@ class ConnectorAgent(Agent):
 
     async def drain(self, timeout_s: float) -> None:
         self._gauge()
-        if not self._running:
+        if not self.jobs:
             return
-        _, pending = await asyncio.wait(set(self._running), timeout=timeout_s)
+        _, pending = await asyncio.wait(set(self.jobs), timeout=timeout_s)
         for job in pending:
             job.cancel()
         for job in pending:

@@ -9,11 +9,9 @@ that follow are recognised downstream.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import zlib
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
@@ -23,6 +21,7 @@ from planner import RequestError, RequestState, plan_request
 from planner.profile import iso_ms
 from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
+from streams.agents.delivery import Outgoing
 from streams.events import AcceptedEvent, DeadLetter, RecordCoordinates, TaskEvent
 from streams.intake import decode_request, derived_request_id
 from streams.outcomes import now_ms
@@ -60,7 +59,6 @@ class PlannerAgent(Agent):
     async def before_poll(self) -> None:
         """Back-pressure: past the worker's in-flight limit, take no request until one finishes."""
         if self.ctx.requests_in_flight >= self.settings.max_in_flight_requests:
-            self.ctx.count("planner.paused")
             await self.ctx.capacity.wait()
 
     def poll_limit(self) -> int:
@@ -95,35 +93,36 @@ class PlannerAgent(Agent):
                     planned.append(self._plan(record, partitions))
                 except RequestError as exc:
                     dead.append(self._dead_letter(record, exc))
-        producer, settings = self.ctx.producer, self.settings
-        sends: list[Awaitable[object]] = []
-        for p in planned:
-            sends.append(
-                await producer.send(
-                    settings.results_topic,
-                    p.accepted.model_dump_json().encode(),
-                    key=p.accepted.request_id.encode(),
-                    partition=p.partition,
-                    headers=p.headers,
-                )
-            )
-        for d in dead:
-            sends.append(await producer.send(settings.dlq_topic, d.model_dump_json().encode()))
-        await asyncio.gather(*sends)
-        task_sends: list[Awaitable[object]] = []
-        for p in planned:
-            for task, headers in zip(p.tasks, p.task_headers, strict=True):
-                task_sends.append(
-                    await producer.send(
-                        settings.tasks_topic(task.connector),
-                        task.model_dump_json().encode(),
-                        key=task.task_id.encode(),
-                        headers=headers,
+        settings = self.settings
+        # Each request's accepted event is acknowledged before its tasks go out: its aggregator
+        # knows it before any of its results.
+        await self.send(
+            [
+                *(
+                    Outgoing(
+                        topic=settings.results_topic,
+                        value=p.accepted.model_dump_json().encode(),
+                        key=p.accepted.request_id.encode(),
+                        partition=p.partition,
+                        headers=p.headers,
                     )
+                    for p in planned
+                ),
+                *(Outgoing(topic=settings.dlq_topic, value=d.model_dump_json().encode()) for d in dead),
+            ]
+        )
+        await self.send(
+            [
+                Outgoing(
+                    topic=settings.tasks_topic(task.connector),
+                    value=task.model_dump_json().encode(),
+                    key=task.task_id.encode(),
+                    headers=headers,
                 )
-        await asyncio.gather(*task_sends)
-        self.ctx.count("requests.accepted", len(planned))
-        self.ctx.count("requests.dead_lettered", len(dead))
+                for p in planned
+                for task, headers in zip(p.tasks, p.task_headers, strict=True)
+            ]
+        )
         for d in dead:
             metrics.dead_letters.add(1, {"graphfetch.dlq.code": d.code})
         for tp, records in batch.items():
