@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from streams.brokers import BrokerKind, choose_kind
+from streams.brokers import BrokerKind
+from streams.chaos.guarantees import Guarantee, UnsupportedGuarantee, broker_for
 from streams.chaos.scenarios import SCENARIOS
 from streams.cli_options import BrokerKindOption
 
@@ -35,11 +36,34 @@ def chaos(
         Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
     ] = None,
     broker: BrokerKindOption = BrokerKind.AUTO,
+    guarantee: Annotated[
+        Guarantee,
+        typer.Option(
+            "--guarantee",
+            help="Processing guarantee of the workers; exactly_once needs Apache Kafka (--broker kafka or "
+            "auto) and allows no duplicate, crash or not.",
+        ),
+    ] = Guarantee.AT_LEAST_ONCE,
+    repeat: Annotated[
+        int, typer.Option("--repeat", min=1, help="Runs of each scenario, a fresh deployment each.")
+    ] = 1,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Keep every deployment's broker and worker logs here (default: a temporary folder, removed).",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Fresh broker, demo upstreams and workers per scenario; a steady customer360 stream; one fault each."""
     try:
-        from streams.chaos.render import chaos_table, faults_legend
+        kind = broker_for(guarantee, broker)
+    except UnsupportedGuarantee as exc:
+        typer.echo(f"graphfetch chaos: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        from streams.chaos.render import chaos_table, faults_legend, summary_lines
         from streams.chaos.runner import Durations, chosen, run_chaos
     except ImportError as exc:  # psutil comes with the bench extra
         raise typer.BadParameter(
@@ -55,25 +79,30 @@ def chaos(
     bar = Progress(
         TextColumn("[bold]chaos[/bold] {task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} scenarios"),
+        TextColumn("{task.completed}/{task.total} runs"),
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
         disable=not progress,
     )
     with bar:
-        task = bar.add_task("starting", total=len(scenarios))
+        task = bar.add_task("starting", total=len(scenarios) * repeat)
         report = asyncio.run(
             run_chaos(
                 [s.name for s in scenarios],
                 rate=rate,
                 durations=Durations(scale=duration),
-                broker=choose_kind(broker),
+                workdir=workdir,
+                broker=kind,
+                guarantee=guarantee,
+                repeat=repeat,
                 phase=lambda text: bar.update(task, description=text),
                 done=lambda _: bar.advance(task),
             )
         )
     console.print(chaos_table(report))
+    for line in summary_lines(report):
+        console.print(line, highlight=False)
     for line in faults_legend(report):
         console.print(line, highlight=False)
     if json_path is not None:

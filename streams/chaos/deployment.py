@@ -1,4 +1,4 @@
-"""A real graphfetch deployment to break: its own Tansu broker, worker processes by role, a profile ledger.
+"""A real graphfetch deployment to break: its own local broker, worker processes by role, a profile ledger.
 
 Every scenario gets a fresh deployment (a memory-only broker starts in well
 under a second), so a fault that leaves the runtime in a bad state cannot
@@ -10,6 +10,16 @@ first worker starts, and the pipeline is the checkout's ``customer360.yaml``
 publishing to the deployment's own output topic.
 
 A :class:`~streams.chaos.layouts.Layout` names the worker processes and their roles.
+Each worker process gets its layout name as ``GRAPHFETCH_WORKER_ID``, the same
+across restarts, as a pod name would be: under exactly-once a restarted worker
+fences its killed predecessor's open transaction at once (its transactional id
+is ``<deployment>.<worker>``) instead of leaving ``read_committed`` readers
+waiting for the transaction timeout.
+
+Under :attr:`~streams.chaos.guarantees.Guarantee.EXACTLY_ONCE` the workers run
+with ``GRAPHFETCH_PROCESSING_GUARANTEE=exactly_once``, the ledger reads
+``read_committed`` and customer360 gets the longer
+:data:`~streams.chaos.guarantees.EXACTLY_ONCE_DEFAULTS`.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from streams.bench.suite import default_pipeline_file
 from streams.bench.upstreams import SOURCE_VARIABLES
 from streams.bench.workloads import customer360, load_workload_pipelines, write_configs
 from streams.brokers import BrokerKind, ChildBroker, local_broker
+from streams.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee
 from streams.chaos.layouts import Layout
 from streams.chaos.ledger import ProfileLedger
 from streams.chaos.stream import send_probe
@@ -59,9 +70,11 @@ class Deployment:
         workdir: Path,
         worker_env: Mapping[str, str] | None = None,
         broker: BrokerKind = BrokerKind.TANSU,
+        guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     ) -> None:
         self.name = name
         self._broker_kind = broker
+        self.guarantee = guarantee
         self.layout = layout
         self._upstream_env = dict(upstream_env)
         self._worker_env = dict(worker_env or {})
@@ -93,14 +106,19 @@ class Deployment:
         self._workdir.mkdir(parents=True, exist_ok=True)
         broker = local_broker(self._broker_kind, log_path=self._workdir / "broker.log")
         self._broker = await self._stack.enter_async_context(broker)
-        self.settings = Settings(bootstrap=broker.bootstrap, configs=self._workdir / "configs").isolated(
-            self.name
-        )
+        self.settings = Settings(
+            bootstrap=broker.bootstrap,
+            configs=self._workdir / "configs",
+            processing_guarantee=self.guarantee.value,
+        ).isolated(self.name)
         document = yaml.safe_load(default_pipeline_file().read_text())
+        if self.guarantee is Guarantee.EXACTLY_ONCE:
+            document["defaults"] = {**document.get("defaults", {}), **EXACTLY_ONCE_DEFAULTS}
         write_configs(self.settings.configs, [customer360(document)], output_topic=self.output_topic)
         pipelines = load_workload_pipelines(self.settings.configs, env={**os.environ, **self._upstream_env})
         specs = topic_specs(self.settings, pipelines.values(), default_registry().names())
         await ensure_topics(self.settings.bootstrap, specs)
+        # read_committed under exactly-once: the settings carry the guarantee to make_consumer.
         self._ledger = ProfileLedger(self.settings, topic=self.output_topic)
         await self._ledger.start()
         self._stack.push_async_callback(self._ledger.stop)
@@ -126,16 +144,20 @@ class Deployment:
         }
         env.update(self._upstream_env)
         env.update({**s.deployment_env(), "OTEL_SDK_DISABLED": "true"})
+        env["GRAPHFETCH_PROCESSING_GUARANTEE"] = s.processing_guarantee
         env.update(self._worker_env)
         return env
 
     def spawn(self, worker: str) -> Child:
-        """Start (or restart) the named worker of the layout; it joins the groups of the others."""
+        """Start (or restart) the named worker of the layout; it joins the groups of the others.
+
+        Its worker id is its name, whichever life of it this is (see the module docstring)."""
         roles = self.layout.workers[worker]
         self._spawned += 1
         argv = [*worker_command(), "--role", ",".join(roles), "--log-level", "INFO"]
         log_path = self._workdir / f"{worker}-{self._spawned}.log"
-        child = Child.spawn(worker, argv, env=self._env(), cwd=self._workdir, log_path=log_path)
+        env = {**self._env(), "GRAPHFETCH_WORKER_ID": worker}
+        child = Child.spawn(worker, argv, env=env, cwd=self._workdir, log_path=log_path)
         self.workers[worker] = child
         return child
 

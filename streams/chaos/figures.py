@@ -11,6 +11,11 @@ fault's start on; a bucket is healthy when every request in it got a
 ``max(2 x baseline p99, baseline p99 + 250 ms)``. The recovery point is the
 first profile of the run of healthy buckets that lasts to the end of the
 stream; ``None`` when the last bucket is still unhealthy.
+
+A run is within the guarantee when nothing was lost and at most
+``duplicates_allowed`` requests were duplicated
+(:func:`~streams.chaos.guarantees.allowed_duplicates`: none under exactly-once).
+:func:`summarise` adds up the runs of each scenario (``--repeat``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from streams.bench.stats import percentile
+from streams.chaos.guarantees import Guarantee, allowed_duplicates
 from streams.chaos.ledger import Seen
 from streams.chaos.stream import Sent
 
@@ -38,6 +44,7 @@ class ScenarioFigures(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     scenario: str
+    run: int = Field(1, description="Which run of the scenario this is, from 1 (``--repeat``).")
     fault: str
     fault_s: float = Field(description="How long the fault lasted.")
     rate: float = Field(description="Requests per second offered.")
@@ -46,6 +53,10 @@ class ScenarioFigures(BaseModel):
     received: int = Field(description="Sent requests with at least one profile.")
     lost: int = Field(description="Sent requests with no profile by the end of the drain.")
     duplicated: int = Field(description="Request ids with more than one profile.")
+    duplicates_allowed: int = Field(
+        0,
+        description="Duplicated requests the guarantee allows this run (in flight at a crash, at least once).",
+    )
     in_flight_at_fault: int = Field(description="Sent before the fault, first answered after its start.")
     statuses: dict[str, int] = Field(description="First profiles by status, every request.")
     statuses_during: dict[str, int] = Field(
@@ -63,10 +74,53 @@ class ScenarioFigures(BaseModel):
     worker_rss_peak_mb: float | None = Field(description="Peak summed worker RSS over the whole run.")
     notes: list[str] = Field(default_factory=list)
 
+    @property
+    def within_guarantee(self) -> bool:
+        """Nothing lost, and no more duplicated than the guarantee allows."""
+        return self.lost == 0 and self.duplicated <= self.duplicates_allowed
+
     def share(self, status: str, *, window: Literal["all", "during", "after"] = "all") -> float:
         """The share of first profiles with ``status`` among the requests of ``window`` (0 when none)."""
         counts = {"all": self.statuses, "during": self.statuses_during, "after": self.statuses_after}[window]
         return counts.get(status, 0) / max(1, sum(counts.values()))
+
+
+class ScenarioSummary(BaseModel):
+    """Every run of one scenario added up."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str
+    runs: int
+    sent: int = Field(description="Acknowledged requests, every run.")
+    lost: int
+    duplicated: int
+    worst_recovery_s: float | None = Field(description="The longest recovery among the runs that recovered.")
+    not_recovered: int = Field(description="Runs whose clients were not served normally again by the end.")
+    within_guarantee: int = Field(description="Runs with nothing lost and no duplicate beyond the allowed.")
+
+
+def summarise(rows: Iterable[ScenarioFigures]) -> list[ScenarioSummary]:
+    """One summary per scenario, in the order the scenarios first appear."""
+    by_scenario: dict[str, list[ScenarioFigures]] = {}
+    for row in rows:
+        by_scenario.setdefault(row.scenario, []).append(row)
+    summaries = []
+    for scenario, runs in by_scenario.items():
+        recoveries = [r.recovery_s for r in runs if r.recovery_s is not None]
+        summaries.append(
+            ScenarioSummary(
+                scenario=scenario,
+                runs=len(runs),
+                sent=sum(r.sent for r in runs),
+                lost=sum(r.lost for r in runs),
+                duplicated=sum(r.duplicated for r in runs),
+                worst_recovery_s=max(recoveries) if recoveries else None,
+                not_recovered=len(runs) - len(recoveries),
+                within_guarantee=sum(1 for r in runs if r.within_guarantee),
+            )
+        )
+    return summaries
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +194,9 @@ def rss_figures(
 def scenario_figures(
     *,
     scenario: str,
+    run: int = 1,
+    crash: bool = False,
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     fault: str,
     fault_s: float,
     rate: float,
@@ -163,8 +220,12 @@ def scenario_figures(
     baseline_p99 = _p99(baseline)
     threshold = max(2 * baseline_p99, baseline_p99 + _MIN_SLACK_MS) if baseline_p99 is not None else math.inf
     rss_baseline, rss_peak = rss_figures(rss_samples, timeline.fault_start)
+    in_flight_at_fault = sum(
+        1 for r in baseline if r.first is None or r.first.arrived >= timeline.fault_start
+    )
     return ScenarioFigures(
         scenario=scenario,
+        run=run,
         fault=fault,
         fault_s=fault_s,
         rate=rate,
@@ -173,9 +234,10 @@ def scenario_figures(
         received=sum(1 for r in requests if r.first is not None),
         lost=sum(1 for r in requests if r.first is None),
         duplicated=sum(1 for i in ids if len(seen.get(i, ())) > 1),
-        in_flight_at_fault=sum(
-            1 for r in baseline if r.first is None or r.first.arrived >= timeline.fault_start
+        duplicates_allowed=allowed_duplicates(
+            guarantee=guarantee, crash=crash, in_flight_at_fault=in_flight_at_fault
         ),
+        in_flight_at_fault=in_flight_at_fault,
         statuses=_statuses(requests),
         statuses_during=_statuses(during),
         statuses_after=_statuses(after),

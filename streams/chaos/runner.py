@@ -5,6 +5,9 @@ normal traffic; the fault for ``fault_s``; ``settle_s`` more of traffic once
 it is cleared; stop sending and wait (at most ``drain_timeout_s``) until every
 acknowledged request has a profile; then a short quiet period, so late
 duplicates are counted too. Worker memory is sampled throughout.
+
+:func:`run_chaos` runs each scenario ``repeat`` times, a fresh deployment each
+time, under one processing guarantee (:mod:`streams.chaos.guarantees`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from streams.bench.upstreams import DemoUpstreams
 from streams.brokers import BrokerKind
 from streams.chaos.deployment import PIPELINE, Deployment
-from streams.chaos.figures import ScenarioFigures, Timeline, scenario_figures
+from streams.chaos.figures import ScenarioFigures, ScenarioSummary, Timeline, scenario_figures, summarise
+from streams.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee, broker_for
 from streams.chaos.scenarios import SCENARIOS, FaultTarget, Scenario
 from streams.chaos.stream import RequestStream
 from streams.chaos.upstream import UpstreamControl
@@ -32,9 +36,13 @@ _RSS_EVERY_S = 0.5
 _WARM_ROUND_S = 1.0
 _WARM_MIN_S = 3.0
 _WARM_MAX_S = 30.0
-_WARM_LATENCY_MS = 500.0
+_WARM_LATENCY_MS = {Guarantee.AT_LEAST_ONCE: 500.0, Guarantee.EXACTLY_ONCE: 3_000.0}
+"""A warm-up round is steady when every request in it took less; exactly once, a request's hops
+each wait for a transaction commit (200 ms interval)."""
 _QUIET_S = 2.0
 """After the last first profile: time for a late duplicate to show."""
+_SHOWN_IDS = 5
+"""Lost or duplicated request ids named in a run's notes."""
 
 Phase = Callable[[str], None]
 
@@ -55,13 +63,20 @@ class Durations:
 
 
 class ChaosReport(BaseModel):
-    """A chaos run: its parameters and one row of figures per scenario."""
+    """A chaos run: its parameters, one row of figures per run of each scenario, a summary per scenario."""
 
     model_config = ConfigDict(frozen=True)
 
     rate: float
     scale: float
-    scenarios: list[ScenarioFigures]
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE
+    broker: BrokerKind | None = None
+    repeat: int = 1
+    pipeline_defaults: dict[str, int] = Field(
+        default_factory=dict, description="What customer360's defaults were changed to for the run."
+    )
+    scenarios: list[ScenarioFigures] = Field(description="Every run, in the order run.")
+    summaries: list[ScenarioSummary] = Field(default_factory=list)
 
 
 def _ignore(_: str) -> None:
@@ -93,13 +108,16 @@ async def run_scenario(
     rate: float,
     durations: Durations,
     broker: BrokerKind = BrokerKind.TANSU,
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
+    run: int = 1,
     phase: Phase = _ignore,
 ) -> ScenarioFigures:
-    """Run one scenario on a deployment of its own and return its figures."""
+    """Run one scenario on a deployment of its own and return its figures (``run``: which repetition)."""
     name = f"chaos-{scenario.name}-{uuid.uuid4().hex[:6]}"
+    label = scenario.name if run == 1 else f"{scenario.name} #{run}"
     fault_s = durations.fault_for(scenario)
     await upstreams.reset()
-    phase(f"{scenario.name}: starting broker and workers")
+    phase(f"{label}: starting broker and workers")
     deployment = Deployment(
         name=name,
         layout=scenario.layout,
@@ -107,9 +125,10 @@ async def run_scenario(
         workdir=workdir / name,
         worker_env=scenario.worker_env,
         broker=broker,
+        guarantee=guarantee,
     )
     async with deployment:
-        phase(f"{scenario.name}: warm-up")
+        phase(f"{label}: warm-up")
         notes = await _warm_up(deployment, rate)
         stream = RequestStream(settings=deployment.settings, pipeline=PIPELINE, rate=rate, prefix=name)
         stop = asyncio.Event()
@@ -117,9 +136,9 @@ async def run_scenario(
         sending = asyncio.create_task(stream.run(stop), name="chaos-stream")
         async with _background(asyncio.create_task(_sample_rss(deployment, rss))):
             try:
-                phase(f"{scenario.name}: baseline")
+                phase(f"{label}: baseline")
                 await _watch(sending, durations.baseline_s * durations.scale)
-                phase(f"{scenario.name}: {scenario.fault}")
+                phase(f"{label}: {scenario.fault}")
                 fault_start = time.monotonic()
                 try:
                     await scenario.inject(FaultTarget(deployment=deployment, upstreams=upstreams))
@@ -127,15 +146,18 @@ async def run_scenario(
                 finally:
                     await scenario.clear(FaultTarget(deployment=deployment, upstreams=upstreams))
                     fault_end = time.monotonic()
-                phase(f"{scenario.name}: after the fault")
+                phase(f"{label}: after the fault")
                 await _watch(sending, durations.settle_s * durations.scale)
             finally:
                 stop.set()
                 await sending
-            phase(f"{scenario.name}: waiting for every profile")
+            phase(f"{label}: waiting for every profile")
             notes += await _drain(deployment, stream, durations.drain_timeout_s)
         return scenario_figures(
             scenario=scenario.name,
+            run=run,
+            crash=scenario.crash,
+            guarantee=guarantee,
             fault=scenario.fault,
             fault_s=fault_s,
             rate=rate,
@@ -154,6 +176,7 @@ async def _warm_up(deployment: Deployment, rate: float) -> list[str]:
     ``_WARM_MIN_S`` passed): the consumer groups have settled (a worker that joins late
     rebalances them), connections are open and code paths warm, so the baseline is steady."""
     ledger = deployment.ledger
+    latency_ms = _WARM_LATENCY_MS[deployment.guarantee]
     started = time.monotonic()
     round_number = 0
     while True:
@@ -170,7 +193,7 @@ async def _warm_up(deployment: Deployment, rate: float) -> list[str]:
         answered = await ledger.wait_for(stream.acked, timeout_s=5.0)
         steady = answered and all(
             ledger.seen[s.request_id][0].status == "complete"
-            and (ledger.seen[s.request_id][0].arrived - s.at) * 1000.0 < _WARM_LATENCY_MS
+            and (ledger.seen[s.request_id][0].arrived - s.at) * 1000.0 < latency_ms
             for s in stream.sent
             if s.request_id in stream.acked
         )
@@ -198,7 +221,30 @@ async def _drain(deployment: Deployment, stream: RequestStream, timeout_s: float
     else:
         notes.append(f"every profile out {time.monotonic() - started:.1f} s after the stream stopped")
     await asyncio.sleep(_QUIET_S)  # a window for late duplicates, not a synchronisation
+    notes += _unexpected(deployment, stream)
     notes += [f"{w} exited unasked:\n{deployment.workers[w].log_tail()}" for w in deployment.dead_workers()]
+    return notes
+
+
+def _unexpected(deployment: Deployment, stream: RequestStream) -> list[str]:
+    """The first lost and duplicated requests by id, each profile with its ``topic[partition]@offset``
+    and status, so a surprise can be looked up in the output topic and the worker logs."""
+    ledger = deployment.ledger
+    ids = [s.request_id for s in stream.sent if s.request_id in stream.acked]
+    lost = [i for i in ids if i not in ledger.by_request_id]
+    duplicated = [i for i in ids if len(ledger.by_request_id.get(i, ())) > 1]
+    notes = []
+    if lost:
+        shown = ", ".join(lost[:_SHOWN_IDS])
+        notes.append(f"lost {len(lost)}: {shown}{' ...' if len(lost) > _SHOWN_IDS else ''}")
+    for request_id in duplicated[:_SHOWN_IDS]:
+        profiles = ", ".join(
+            f"{ledger.topic}[{r.partition}]@{r.offset} {r.value.get('status')}"
+            for r in ledger.by_request_id[request_id]
+        )
+        notes.append(f"duplicated {request_id}: {profiles}")
+    if len(duplicated) > _SHOWN_IDS:
+        notes.append(f"duplicated: {len(duplicated) - _SHOWN_IDS} more")
     return notes
 
 
@@ -219,31 +265,54 @@ async def run_chaos(
     durations: Durations | None = None,
     workdir: Path | None = None,
     broker: BrokerKind = BrokerKind.TANSU,
+    guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
+    repeat: int = 1,
     phase: Phase = _ignore,
     done: Callable[[ScenarioFigures], None] | None = None,
 ) -> ChaosReport:
-    """Run the named scenarios (all by default) one after the other, sharing one set of demo upstreams."""
+    """Run the named scenarios (all by default) one after the other, each ``repeat`` times on a fresh
+    deployment, sharing one set of demo upstreams.
+
+    Raises :class:`~streams.chaos.guarantees.UnsupportedGuarantee` before starting anything when
+    ``guarantee`` cannot run on ``broker`` (exactly once on Tansu).
+    """
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, not {repeat}")
     scenarios = chosen(names)
+    broker = broker_for(guarantee, broker)
     durations = durations or Durations()
     async with contextlib.AsyncExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="graphfetch-chaos-")))
+        workdir.mkdir(parents=True, exist_ok=True)
         phase("starting the demo upstreams")
         demo = await stack.enter_async_context(DemoUpstreams(workdir=workdir))
         control = UpstreamControl(demo.url)
         rows: list[ScenarioFigures] = []
         for scenario in scenarios:
-            figures = await run_scenario(
-                scenario,
-                upstreams=control,
-                upstream_env=demo.env(),
-                workdir=workdir,
-                rate=rate,
-                durations=durations,
-                broker=broker,
-                phase=phase,
-            )
-            rows.append(figures)
-            if done is not None:
-                done(figures)
-    return ChaosReport(rate=rate, scale=durations.scale, scenarios=rows)
+            for run in range(1, repeat + 1):
+                figures = await run_scenario(
+                    scenario,
+                    upstreams=control,
+                    upstream_env=demo.env(),
+                    workdir=workdir,
+                    rate=rate,
+                    durations=durations,
+                    broker=broker,
+                    guarantee=guarantee,
+                    run=run,
+                    phase=phase,
+                )
+                rows.append(figures)
+                if done is not None:
+                    done(figures)
+    return ChaosReport(
+        rate=rate,
+        scale=durations.scale,
+        guarantee=guarantee,
+        broker=broker,
+        repeat=repeat,
+        pipeline_defaults=dict(EXACTLY_ONCE_DEFAULTS) if guarantee is Guarantee.EXACTLY_ONCE else {},
+        scenarios=rows,
+        summaries=summarise(rows),
+    )

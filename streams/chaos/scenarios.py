@@ -3,10 +3,12 @@
 A scenario injects one fault into a serving deployment and clears it after
 ``fault_s`` seconds (the runner clears it even when the run is interrupted,
 so a broker is never left frozen). Its ``crash`` flag says whether the
-README's guarantee allows duplicates: a SIGKILL (or a broker frozen past the
-session timeout, which rebalances the groups like a crash) can leave a profile
-published without its ``completed`` marker, so requests in flight may be
-answered twice; no other fault may duplicate anything.
+README's at-least-once guarantee allows duplicates: a SIGKILL (or a broker
+frozen past the session timeout, which rebalances the groups like a crash) can
+leave a profile published without its ``completed`` marker, so requests in
+flight may be answered twice; no other fault may duplicate anything. Under
+exactly-once nothing may be duplicated, crash or not
+(:func:`~streams.chaos.guarantees.allowed_duplicates`).
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ class Scenario:
     layout: Layout = PAIR
     worker_env: Mapping[str, str] = field(default_factory=dict)
     crash: bool = False
-    """A SIGKILL, or a freeze past the session timeout: requests in flight may get a second profile
-    (README, Guarantees)."""
+    """A SIGKILL, or a freeze past the session timeout: at least once, requests in flight may get a
+    second profile (README, Guarantees); exactly once, they may not."""
 
 
 def _knobs(service: str, **knobs: float | bool) -> Action:
@@ -139,6 +141,14 @@ SCENARIOS: dict[str, Scenario] = {
         _kill_role("planner"),
         _kill_role("connector"),
         _kill_role("aggregator"),
+        Scenario(
+            name="kill-worker",
+            fault="SIGKILL worker-1 of the two, restart it after the fault",
+            fault_s=10.0,
+            inject=_kill("worker-1"),
+            clear=_restart("worker-1"),
+            crash=True,
+        ),
         Scenario(
             name="kill-all",
             fault="SIGKILL both workers, restart them after the fault",

@@ -1,0 +1,107 @@
+"""``graphfetch chaos --guarantee``: which broker each guarantee runs on, and which duplicates it allows.
+
+No broker is started: exactly-once on a broker without transactions is
+refused before anything runs, in one line that says what to use instead.
+"""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from streams.brokers import BrokerKind
+from streams.chaos import guarantees
+from streams.chaos.figures import ScenarioFigures, summarise
+from streams.chaos.guarantees import Guarantee, allowed_duplicates, broker_for
+from streams.cli import app
+
+
+def test_chaos_refuses_exactly_once_on_tansu_in_one_line() -> None:
+    result = CliRunner().invoke(app, ["chaos", "--guarantee", "exactly_once", "--broker", "tansu"])
+
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "graphfetch chaos: --guarantee exactly_once needs a broker with transactions, and Tansu has none: "
+        "use --broker kafka (or auto)"
+    ]
+
+
+def test_chaos_exactly_once_on_auto_without_kafka_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(guarantees, "kafka_available", lambda: False)
+
+    result = CliRunner().invoke(app, ["chaos", "--guarantee", "exactly_once"])
+
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert "needs Apache Kafka" in line
+    assert "scripts/kafka/fetch" in line
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_auto_broker_is_kafka_for_exactly_once_and_as_usual_for_at_least_once(
+    monkeypatch: pytest.MonkeyPatch, installed: bool
+) -> None:
+    monkeypatch.setattr(guarantees, "kafka_available", lambda: installed)
+    monkeypatch.setattr("streams.brokers.kafka_available", lambda: installed)
+
+    usual = BrokerKind.KAFKA if installed else BrokerKind.TANSU
+    assert broker_for(Guarantee.AT_LEAST_ONCE, BrokerKind.AUTO) is usual
+    assert broker_for(Guarantee.AT_LEAST_ONCE, BrokerKind.TANSU) is BrokerKind.TANSU
+    if installed:
+        assert broker_for(Guarantee.EXACTLY_ONCE, BrokerKind.AUTO) is BrokerKind.KAFKA
+    else:
+        with pytest.raises(guarantees.UnsupportedGuarantee):
+            broker_for(Guarantee.EXACTLY_ONCE, BrokerKind.AUTO)
+
+
+def test_a_crash_excuses_duplicates_of_requests_in_flight_only_at_least_once() -> None:
+    assert allowed_duplicates(guarantee=Guarantee.AT_LEAST_ONCE, crash=True, in_flight_at_fault=3) == 3
+    assert allowed_duplicates(guarantee=Guarantee.AT_LEAST_ONCE, crash=False, in_flight_at_fault=3) == 0
+    assert allowed_duplicates(guarantee=Guarantee.EXACTLY_ONCE, crash=True, in_flight_at_fault=3) == 0
+
+
+def figures(scenario: str, run: int, **counts: int | float | None) -> ScenarioFigures:
+    defaults: dict[str, object] = {"sent": 100, "lost": 0, "duplicated": 0, "duplicates_allowed": 0}
+    values = {**defaults, **counts}
+    return ScenarioFigures.model_validate(
+        {
+            "scenario": scenario,
+            "run": run,
+            "fault": "a fault",
+            "fault_s": 10.0,
+            "rate": 30.0,
+            "send_failures": 0,
+            "received": 100,
+            "in_flight_at_fault": 2,
+            "statuses": {},
+            "statuses_during": {},
+            "statuses_after": {},
+            "errors": {},
+            "baseline_p99_ms": None,
+            "fault_p99_ms": None,
+            "after_p99_ms": None,
+            "recovery_s": 1.0,
+            "worker_rss_baseline_mb": None,
+            "worker_rss_peak_mb": None,
+            **values,
+        }
+    )
+
+
+def test_summary_adds_up_the_runs_of_each_scenario_and_keeps_the_worst_recovery() -> None:
+    rows = [
+        figures("kill-worker", 1, recovery_s=4.0),
+        figures("kill-worker", 2, recovery_s=None, duplicated=1),
+        figures("kill-worker", 3, recovery_s=7.5, lost=2),
+        figures("kill-all", 1, duplicated=2, duplicates_allowed=2),
+    ]
+
+    kill_worker, kill_all = summarise(rows)
+
+    assert (kill_worker.scenario, kill_worker.runs, kill_worker.sent) == ("kill-worker", 3, 300)
+    assert (kill_worker.lost, kill_worker.duplicated) == (2, 1)
+    assert (kill_worker.worst_recovery_s, kill_worker.not_recovered) == (7.5, 1)
+    assert kill_worker.within_guarantee == 1
+    assert (kill_all.runs, kill_all.duplicated, kill_all.within_guarantee) == (1, 2, 1)
