@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from streams.brokers import KafkaBroker, TansuBroker, kafka_available
+from streams.brokers import KafkaBroker, TansuBroker
+from streams.brokers.kafka import kafka_available
 
 # Property tests judge answers, never speed: on a shared two-core machine a draw
 # can stall for a second (another test's processes, a collection), and

@@ -7,8 +7,7 @@ read its state: the connector agent's fetch gate, the adaptive history, the pred
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from planner import Pipeline
@@ -45,16 +44,3 @@ async def running_worker(
 def connector_agent(worker: Worker) -> ConnectorAgent:
     """The worker's connector agent (it must run the connector role)."""
     return next(agent for agent in worker.agents if isinstance(agent, ConnectorAgent))
-
-
-async def until(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    """Wait until ``condition()`` holds, re-checked every 10 ms; fail naming ``what`` after the timeout.
-
-    For state with no event to await (a worker's internal counters): the deadline, not the
-    interval, bounds the wait.
-    """
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s:g} s: {what}")
-        await asyncio.sleep(0.01)

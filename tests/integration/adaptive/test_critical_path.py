@@ -42,7 +42,8 @@ from streams.settings import Settings
 from streams.topicreader import TopicCollector
 from streams.worker import Worker
 from tests.integration.runtime.conftest import Upstreams
-from tests.support.workers import connector_agent, running_worker, until
+from tests.support.waiting import until
+from tests.support.workers import connector_agent, running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

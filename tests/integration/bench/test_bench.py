@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from streams.bench import BenchOptions, BenchReport, Sizes, run_bench, write_outputs
 from streams.cli import app
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -59,16 +60,9 @@ def new_children() -> Callable[[], list[psutil.Process]]:
     return lambda: [child for child in children() if child not in before]
 
 
-async def wait_for(predicate, *, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.1)  # polling another process's state: there is no event to await
-    return predicate()
-
-
-async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path, new_children):
+async def test_bench_measures_every_runtime_and_writes_report_and_plot(
+    tmp_path: Path, new_children: Callable[[], list[psutil.Process]]
+) -> None:
     report = await run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False))
     written = write_outputs(report, tmp_path)
 
@@ -118,7 +112,9 @@ async def test_bench_measures_every_runtime_and_writes_report_and_plot(tmp_path,
     assert repeats.arms[2].upstream_calls <= TINY.repeat_keys + repeats.window
 
 
-async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tmp_path, new_children):
+async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(
+    tmp_path: Path, new_children: Callable[[], list[psutil.Process]]
+) -> None:
     # A full run starts a broker and workers per group of measurements (latency, memory, each
     # sweep point, load); each is warmed up and torn down before the next.
     sizes = dataclasses.replace(TINY, widths=(1,), depths=(2,), fresh_deployments=True)
@@ -139,7 +135,9 @@ async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(tm
     assert new_children() == []
 
 
-async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path, new_children):
+async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(
+    tmp_path: Path, new_children: Callable[[], list[psutil.Process]]
+) -> None:
     options = BenchOptions(
         custom_sizes=TINY, out=tmp_path, progress=False, only=frozenset({"floor", "inprocess"})
     )
@@ -153,14 +151,17 @@ async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(tmp_path,
     assert new_children() == []
 
 
-async def test_cancelled_bench_leaves_no_process_running(tmp_path, new_children):
+async def test_cancelled_bench_leaves_no_process_running(
+    tmp_path: Path, new_children: Callable[[], list[psutil.Process]]
+) -> None:
     run = asyncio.ensure_future(run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False)))
 
     def worker_running() -> bool:
         return any("worker" in " ".join(child.cmdline()) for child in new_children())
 
     try:
-        assert await wait_for(worker_running, timeout_s=90), "no worker process was started"
+        # Another process's state: there is no event to await, so poll it.
+        await until(worker_running, timeout_s=90, what="a worker process is started", interval_s=0.1)
     finally:
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -168,7 +169,7 @@ async def test_cancelled_bench_leaves_no_process_running(tmp_path, new_children)
     assert new_children() == []
 
 
-def test_bench_refuses_an_unknown_runtime():
+def test_bench_refuses_an_unknown_runtime() -> None:
     result = CliRunner().invoke(app, ["bench", "--only", "floor,gpu"])
 
     assert result.exit_code == 1

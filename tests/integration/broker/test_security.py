@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 from aiokafka.errors import KafkaConnectionError
+from pydantic import SecretStr
 
 from streams.brokers import TansuBroker
 from streams.kafka import make_consumer, make_producer
@@ -56,10 +57,10 @@ def _sasl(
         security_protocol="SASL_PLAINTEXT" if tls is None else "SASL_SSL",
         sasl_mechanism=mechanism,
         sasl_username=user.name,
-        sasl_password=password or user.password,
-        ssl_cafile=tls and tls.ca,
-        ssl_certfile=tls and tls.client_cert,
-        ssl_keyfile=tls and tls.client_key,
+        sasl_password=SecretStr(password or user.password),
+        ssl_cafile=None if tls is None else tls.ca,
+        ssl_certfile=None if tls is None else tls.client_cert,
+        ssl_keyfile=None if tls is None else tls.client_key,
     )
 
 

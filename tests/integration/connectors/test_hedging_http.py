@@ -4,6 +4,8 @@ The upstream is a bare ASGI app under uvicorn (its own thread and loop). It
 draws each request's latency from a seeded generator, and it tells apart the
 requests it answered from those whose client hung up while it was still
 "working" -- which is how a cancelled losing leg looks from the server.
+How far hedging cuts the p99 is a benchmark figure (``graphfetch bench``, table
+"Hedging"); here, that fewer calls take a tail answer's time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ TAIL_RATE = 0.05
 CALLS = 300
 CONCURRENCY = 4
 HEDGE_AFTER_MS = 3 * BASE_MS  # well above a normal answer, well below a tail one
+TAIL_MS = 0.8 * BASE_MS * TAIL_FACTOR  # a tail answer takes 200 ms; a rescued call, about 80
 
 
 @dataclass
@@ -128,6 +131,10 @@ class Run:
         ordered = sorted(self.latencies_ms)
         return ordered[int(0.99 * (len(ordered) - 1))]
 
+    def tail_length(self) -> int:
+        """Calls that took most of a tail answer's time (a slower machine only adds to a call)."""
+        return sum(latency >= TAIL_MS for latency in self.latencies_ms)
+
     def count(self, kind: str, reason: str | None = None) -> int:
         return sum(1 for e in self.events if e.kind == kind and (reason is None or e.reason == reason))
 
@@ -161,9 +168,15 @@ async def test_hedging_cuts_the_tail_within_budget_and_cancels_losers(
     hedged = await drive(source, "hedged", HedgePlan(after_ms=HEDGE_AFTER_MS, budget=budget))
     assert await asyncio.to_thread(tail_server.wait_idle, "hedged")
 
-    # The tail: without hedging p99 is a 10x answer; with it, a normal answer plus the hedge delay.
-    assert plain.p99() > 0.8 * BASE_MS * TAIL_FACTOR
-    assert hedged.p99() < 0.6 * plain.p99(), (plain.p99(), hedged.p99())
+    # The tail: without hedging every tail draw costs a 10x answer; with it, most cost a normal
+    # answer plus the hedge delay. Counted, not compared as percentiles: a loaded machine's
+    # scheduling noise moves a p99 but does not take an 80 ms call past 160 ms.
+    print(
+        f"\np99 {plain.p99():.0f} ms without hedging, {hedged.p99():.0f} ms with; calls of a tail "
+        f"answer's time: {plain.tail_length()} without, {hedged.tail_length()} with"
+    )
+    assert plain.p99() > TAIL_MS
+    assert hedged.tail_length() <= plain.tail_length() / 2, (plain.tail_length(), hedged.tail_length())
 
     # The load: extra requests stay within the budget (a hedge cancelled before it was sent never arrives).
     extra = tail_server.received["hedged"] - CALLS

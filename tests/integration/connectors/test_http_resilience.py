@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -66,13 +67,11 @@ async def test_success_takes_one_attempt(source: ResilientSource) -> None:
 
 
 async def test_slow_upstream_times_out_per_attempt(source: ResilientSource, key: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout) as caught:
+    with pytest.raises(FetchTimeout, match="attempt timed out after 100 ms") as caught:
         await source.call(
             {"path": f"/slow/{key}", "params": {"ms": 1500}}, timeout_ms=100, retry=RetryPolicy(retries=0)
         )
     assert caught.value.attempts == 1
-    assert time.monotonic() - started < 1.0
 
 
 async def test_flaky_upstream_is_retried_until_success(
@@ -140,15 +139,17 @@ async def test_429_asking_longer_than_max_backoff_is_not_retried(source: Resilie
 
 
 async def test_deadline_stops_retries_and_bounds_the_last_attempt(source: ResilientSource, key: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(FetchTimeout) as caught:
+    with pytest.raises(FetchTimeout, match=r"attempt timed out after \d+ ms") as caught:
         await source.call(
             {"path": f"/slow/{key}", "params": {"ms": 1500}},
             timeout_ms=1000,
             retry=RetryPolicy(retries=5, backoff_initial_ms=1, backoff_max_ms=2),
-            deadline=started + 0.25,
+            deadline=time.monotonic() + 0.25,
         )
-    assert time.monotonic() - started < 0.6
+    # The attempt's timeout was what was left of the deadline, not the 1000 ms configured.
+    bounded = re.search(r"after (\d+) ms", str(caught.value))
+    assert bounded is not None
+    assert int(bounded.group(1)) <= 250, str(caught.value)
     assert caught.value.attempts == 1
 
 

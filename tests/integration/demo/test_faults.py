@@ -18,6 +18,7 @@ from streams.demo import DemoServer
 pytestmark = pytest.mark.integration
 
 CUSTOMER = "/crm/customers/C00042"
+DELAY_MS = 2000
 
 
 async def _set(client: httpx.AsyncClient, service: str, **knobs: object) -> None:
@@ -153,14 +154,18 @@ async def _raw_get(url: str, path: str) -> bytes:
 async def test_hundreds_of_delayed_calls_are_served_concurrently(
     demo: DemoServer, client: httpx.AsyncClient
 ) -> None:
-    await _set(client, "crm", latency_ms=500)
+    # A delay long enough for a loaded machine to accept 400 connections within it.
+    await _set(client, "crm", latency_ms=DELAY_MS)
     started = time.perf_counter()
     status_lines = await asyncio.gather(*(_raw_get(demo.url, CUSTOMER) for _ in range(500)))
     elapsed = time.perf_counter() - started
+    print(
+        f"\n500 calls of {DELAY_MS} ms at once: {elapsed:.2f} s (one at a time: {500 * DELAY_MS / 1000:g} s)"
+    )
     assert set(status_lines) == {b"HTTP/1.1 200 OK\r\n"}
-    assert elapsed < 10.0  # one at a time would take 250 s
     stats = (await client.get("/_stats")).json()["crm"]
     assert stats["calls"] == 500
+    # Concurrency as the server counts it, not a stopwatch: 400 or more were in their delay together.
     assert stats["max_in_flight"] >= 400
 
 

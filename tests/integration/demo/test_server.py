@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from streams.demo import DemoServer, DemoServerError, DemoSettings, serve
+from streams.demo import DemoServer, DemoServerError, DemoSettings, FaultSettings, serve
 from streams.demo.server import ServerState
 
 pytestmark = pytest.mark.integration
@@ -105,7 +105,7 @@ async def test_cancelling_start_leaves_nothing_running() -> None:
 async def test_stop_answers_hanging_calls_at_once(
     stats_eventually: Callable[..., Awaitable[dict[str, int]]],
 ) -> None:
-    settings = DemoSettings(port=0, db_url=None, faults={"crm": {"hang_rate": 1.0, "hang_ms": 60_000}})
+    settings = DemoSettings(port=0, db_url=None, faults={"crm": FaultSettings(hang_rate=1.0, hang_ms=60_000)})
     server = DemoServer(settings)
     await server.start()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:

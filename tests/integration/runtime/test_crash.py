@@ -27,7 +27,7 @@ from streams.client import produce_requests
 from streams.kafka import make_consumer
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
-    from conftest import Runtime, Upstreams
+    from tests.integration.runtime.conftest import Runtime, Upstreams
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

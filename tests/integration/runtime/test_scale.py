@@ -11,7 +11,7 @@ import pytest
 from streams.client import produce_requests
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
-    from conftest import Runtime
+    from tests.integration.runtime.conftest import Runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

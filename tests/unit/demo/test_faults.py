@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from streams.demo import SERVICES, DemoSettings, FaultSettings
 from streams.demo.faults import FaultInjector
@@ -18,7 +18,10 @@ def test_default_knobs_describe_a_healthy_service() -> None:
 
 def test_default_faults_apply_to_all_services_and_entries_override_only_what_they_set() -> None:
     settings = DemoSettings(
-        faults={"default": {"latency_ms": 20, "error_rate": 0.1}, "risk": {"error_rate": 0.5}}
+        faults={
+            "default": FaultSettings(latency_ms=20, error_rate=0.1),
+            "risk": FaultSettings(error_rate=0.5),
+        }
     )
     assert settings.faults_for("crm") == FaultSettings(latency_ms=20, error_rate=0.1)
     assert settings.faults_for("risk") == FaultSettings(latency_ms=20, error_rate=0.5)
@@ -35,7 +38,7 @@ def test_out_of_range_or_unknown_knobs_are_rejected(knobs: dict[str, object]) ->
 
 def test_faults_for_an_unknown_service_are_rejected_with_the_choices() -> None:
     with pytest.raises(ValidationError, match=r"billing.*choose from default, crm"):
-        DemoSettings(faults={"billing": {"down": True}})
+        DemoSettings(faults={"billing": FaultSettings(down=True)})
 
 
 def test_settings_default_to_loopback_8700_5000_customers_and_demo_token() -> None:
@@ -46,19 +49,19 @@ def test_settings_default_to_loopback_8700_5000_customers_and_demo_token() -> No
 
 
 def test_the_token_is_masked_when_settings_are_printed() -> None:
-    settings = DemoSettings(token="s3cret")
+    settings = DemoSettings(token=SecretStr("s3cret"))
     assert "s3cret" not in repr(settings)
     assert "s3cret" not in settings.model_dump_json()
 
 
 def test_same_seed_gives_the_same_decisions() -> None:
-    settings = DemoSettings(seed=7, faults={"default": {"jitter_ms": 100, "error_rate": 0.5}})
+    settings = DemoSettings(seed=7, faults={"default": FaultSettings(jitter_ms=100, error_rate=0.5)})
     first, second = FaultInjector(settings), FaultInjector(settings)
     assert [first.decide("crm") for _ in range(50)] == [second.decide("crm") for _ in range(50)]
 
 
 def test_one_service_traffic_does_not_shift_another_services_draws() -> None:
-    settings = DemoSettings(faults={"default": {"error_rate": 0.5}})
+    settings = DemoSettings(faults={"default": FaultSettings(error_rate=0.5)})
     quiet, busy = FaultInjector(settings), FaultInjector(settings)
     for _ in range(25):
         busy.decide("orders")
@@ -66,7 +69,7 @@ def test_one_service_traffic_does_not_shift_another_services_draws() -> None:
 
 
 def test_reset_restores_start_knobs_and_restarts_the_draws() -> None:
-    injector = FaultInjector(DemoSettings(faults={"crm": {"error_rate": 0.5}}))
+    injector = FaultInjector(DemoSettings(faults={"crm": FaultSettings(error_rate=0.5)}))
     before = [injector.decide("crm") for _ in range(10)]
     injector.update(["crm"], {"down": True})
     injector.reset()

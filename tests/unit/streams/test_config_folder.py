@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from streams.catalog import load_catalog
 from streams.configsync import ConfigSync
 from streams.settings import Settings
 from streams.store import PipelineStore
+from tests.support.waiting import until
 
 CONFIGS = Path(__file__).parents[3] / "configs"
 
@@ -34,28 +34,31 @@ def _sync(folder: Path) -> tuple[ConfigSync, PipelineStore, dict[str, int]]:
     return ConfigSync(Settings(configs=folder), store, count=count), store, counts
 
 
-async def _until(predicate: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)  # the watcher has no hook to await; poll the store's state
-
-
 async def test_edited_file_is_served_after_the_watcher_sees_it(folder: Path) -> None:
     sync, store, counts = _sync(folder)
     before = store.current("customer360")
     assert before is not None
+    path = folder / "customer360.yaml"
+    edited = path.read_text().replace(
+        "  risk: risk.level\n", "  risk: risk.level\n  country: customer.country\n"
+    )
+
+    def served() -> bool:
+        current = store.current("customer360")
+        return current is not None and current.version != before.version
+
     watcher = asyncio.ensure_future(sync.watch_folder())
     try:
-        await asyncio.sleep(0.3)  # let the watcher start before the change
-        path = folder / "customer360.yaml"
-        path.write_text(
-            path.read_text().replace(
-                "  risk: risk.level\n", "  risk: risk.level\n  country: customer.country\n"
-            )
+        # watchfiles gives no sign that its watch has begun, and a write made before then is never
+        # seen: instead of sleeping "long enough", write again every second until the edit is served
+        # (the same text written again activates nothing new).
+        await until(
+            served,
+            timeout_s=30.0,
+            what="the watcher serves the edited customer360.yaml",
+            interval_s=0.05,
+            redo=lambda: path.write_text(edited),
         )
-        await _until(lambda: store.current("customer360").version != before.version)  # type: ignore[union-attr]
     finally:
         sync.stop()
         await asyncio.wait_for(watcher, 5)

@@ -15,6 +15,13 @@ def opened() -> TransactionGate:
     return gate
 
 
+async def settle() -> None:
+    """Let every task that can run, run up to its next wait: turns of the loop, not wall-clock time,
+    so what has not happened after it will not happen until something else does."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 async def test_send_during_a_commit_waits_for_the_next_transaction() -> None:
     gate = opened()
     await gate.close(timeout_s=1)
@@ -25,7 +32,7 @@ async def test_send_during_a_commit_waits_for_the_next_transaction() -> None:
         entered.set()
 
     job = asyncio.create_task(sender())
-    await asyncio.sleep(0.05)  # let the sender reach the gate
+    await settle()  # the sender reaches the gate
     assert not entered.is_set(), "a send entered a transaction being committed"
     gate.open()
     async with asyncio.timeout(1):
@@ -49,7 +56,7 @@ async def test_commit_waits_until_lease_holders_end_and_they_may_keep_sending() 
     job = asyncio.create_task(unit_of_work())
     await asyncio.sleep(0)
     closing = asyncio.create_task(gate.close(timeout_s=5))
-    await asyncio.sleep(0.05)
+    await settle()  # the commit reaches its wait for the lease holder
     assert not closing.done(), "the commit did not wait for the lease holder"
     finish.set()
     async with asyncio.timeout(1):
@@ -73,7 +80,7 @@ async def test_failure_wakes_waiting_senders_with_an_error() -> None:
     gate = opened()
     await gate.close(timeout_s=1)
     waiting = asyncio.create_task(gate.enter())
-    await asyncio.sleep(0.01)
+    await settle()  # the sender waits at the closed gate
     gate.fail(RuntimeError("EndTxn refused"))
     with pytest.raises(TransactionFailedError, match="EndTxn refused"):
         await waiting
