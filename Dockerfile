@@ -6,7 +6,9 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY planner ./planner
 COPY connectors ./connectors
 COPY streams ./streams
-RUN pip install --no-cache-dir -c constraints.txt . && useradd --create-home graphfetch \
+COPY devkit ./devkit
+# The dev extra: this image also serves the demo upstreams (docker-compose.yml).
+RUN pip install --no-cache-dir -c constraints.txt '.[dev]' && useradd --create-home graphfetch \
     && mkdir /data && chown graphfetch /data
 COPY configs ./configs
 USER graphfetch

@@ -12,10 +12,8 @@ from typing import Annotated
 import typer
 
 from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
-from streams.brokers import BrokerKind
 from streams.catalog import load_catalog
-from streams.chaos.cli import app as chaos_app
-from streams.cli_options import BootstrapOption, BrokerKindOption
+from streams.cli_options import BootstrapOption, BrokerKind, BrokerKindOption
 from streams.configcli import config_app
 from streams.render import RENDERERS, PlanFormat
 from streams.settings import Settings
@@ -42,7 +40,6 @@ FieldsOption = Annotated[
 ]
 
 app.add_typer(config_app, name="config")
-app.add_typer(chaos_app, name="chaos")
 
 EXIT_STATUS = {"complete": 0, "failed": 1, "partial": 2}
 
@@ -55,6 +52,14 @@ def settings_from(**flags: object) -> Settings:
 def fail(message: str, *, code: int = 1) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
+
+
+DEV_EXTRA = "pip install 'graphfetch[dev]'"
+
+
+def needs_dev_extra(command: str, exc: ModuleNotFoundError) -> typer.Exit:
+    """The one line a tooling command prints when the ``dev`` extra (or devkit) is not installed."""
+    return fail(f"graphfetch {command} needs the dev extra ({exc.name} is not installed): {DEV_EXTRA}")
 
 
 def parse_keys(pairs: list[str]) -> dict[str, str]:
@@ -351,7 +356,12 @@ def dev(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
 ) -> None:
     """Start a local broker, the demo upstreams and every worker role; Ctrl-C stops all."""
-    from streams.dev import DevOptions, DevStack
+    try:
+        from devkit.brokers import BrokerError
+        from devkit.demo.server import DemoServerError
+        from devkit.devstack import DevOptions, DevStack
+    except ModuleNotFoundError as exc:
+        raise needs_dev_extra("dev", exc) from None
     from streams.runner import run_service, setup_logging
     from streams.telemetry import setup_tracing
 
@@ -371,9 +381,6 @@ def dev(
             echo=typer.echo,
         )
     )
-    from streams.brokers import BrokerError
-    from streams.demo.server import DemoServerError
-
     try:
         run_service(stack.run(), stack.stop, event_loop=settings.event_loop)
     except DemoServerError as exc:
@@ -402,7 +409,10 @@ def broker_command(
     import signal
     import threading
 
-    from streams.brokers import BrokerError, choose_kind, local_broker
+    try:
+        from devkit.brokers import BrokerError, choose_kind, local_broker
+    except ModuleNotFoundError as exc:
+        raise needs_dev_extra("broker", exc) from None
 
     chosen = choose_kind(kind)
     broker = local_broker(chosen, port=port, log_path=log)
@@ -440,7 +450,10 @@ def demo_upstreams(ctx: typer.Context) -> None:
     --db-url, --no-db, --latency-ms, --jitter-ms, --error-rate, --hang-rate, --hang-ms, --tail-rate,
     --tail-factor, --down, --faults JSON; --help for details.
     """
-    from streams.demo.cli import main as demo_main
+    try:
+        from devkit.demo.cli import main as demo_main
+    except ModuleNotFoundError as exc:
+        raise needs_dev_extra("demo-upstreams", exc) from None
 
     args = list(ctx.args)
     if not any(a == "--port" or a.startswith("--port=") for a in args):
@@ -475,7 +488,7 @@ def bench(
     bench.json and latency-vs-load.png to --out.
     """
     try:
-        from streams.bench import (
+        from devkit.bench import (
             BenchError,
             BenchOptions,
             parse_only,
@@ -484,13 +497,13 @@ def bench(
             run_bench,
             write_outputs,
         )
-    except ImportError as exc:
-        raise fail(f"graphfetch bench needs {exc.name}: pip install 'graphfetch[bench]'") from None
+        from devkit.brokers import choose_kind
+    except ModuleNotFoundError as exc:
+        raise needs_dev_extra("bench", exc) from None
     try:
         runtimes = parse_only(only)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    from streams.brokers import choose_kind
 
     kind = choose_kind(broker)
     flags = [("--quick", quick), (f"--only {only}", only), (f"--bootstrap {bootstrap}", bootstrap)]
@@ -512,6 +525,25 @@ def bench(
     print_report(report, report_console())
     for path in write_outputs(report, out):
         typer.echo(f"wrote {path}")
+
+
+@app.command(
+    "chaos",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def chaos(ctx: typer.Context) -> None:
+    """Break a local graphfetch deployment on purpose and count what its clients see.
+
+    Flags: --scenario/-s, --rate, --duration, --json, --broker, --guarantee, --repeat, --workdir,
+    --progress/--no-progress; --help for details.
+    """
+    try:
+        from devkit.chaos.cli import app as chaos_app
+    except ModuleNotFoundError as exc:
+        raise needs_dev_extra("chaos", exc) from None
+    command = typer.main.get_command(chaos_app)
+    command.main(args=list(ctx.args), prog_name="graphfetch chaos", standalone_mode=True)
 
 
 def jaeger_url(trace_id: str) -> str:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
 import typer
 
-from streams.brokers import BrokerKind
+
+class BrokerKind(enum.StrEnum):
+    """Which local broker to run; ``auto`` is Apache Kafka where installed, else Tansu.
+
+    Defined here, not in :mod:`devkit.brokers` which runs them, so that the CLI can
+    parse ``--broker`` without the tooling installed.
+    """
+
+    AUTO = "auto"
+    KAFKA = "kafka"
+    TANSU = "tansu"
+
 
 BootstrapOption = Annotated[
     str | None,

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.demo import seed_database
+from devkit.demo import seed_database
 
 
 async def _seed_once(folder: Path, run: int, customers: int) -> float:

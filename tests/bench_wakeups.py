@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python tests/bench_wakeups.py [--requests N]``. Not a test (pytest
 does not collect it). It runs customer360 on the null connector one request at a
-time, the floor (:class:`streams.bench.floor.SleepFloor`) and the engine
+time, the floor (:class:`devkit.bench.floor.SleepFloor`) and the engine
 (:class:`streams.inprocess.InProcessEngine`) in turn, twice:
 
 - with the bench's upstream sleeps (critical path 35 ms): the process idles between
@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from streams.bench.floor import SleepFloor
-from streams.bench.workloads import (
+from devkit.bench.floor import SleepFloor
+from devkit.bench.workloads import (
     Workload,
     customer360_on_null,
     graph_facts,

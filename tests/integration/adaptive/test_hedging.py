@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from devkit.bench.stats import percentile
 from planner import Pipeline, Profile
-from streams.bench.stats import percentile
 from streams.inprocess import InProcessEngine
 
 from .conftest import MIN_SAMPLES, Demo, notes, one_node, run, until_learned

@@ -18,7 +18,7 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from streams.bench import BenchOptions, BenchReport, Sizes, run_bench, write_outputs
+from devkit.bench import BenchOptions, BenchReport, Sizes, run_bench, write_outputs
 from streams.cli import app
 from tests.support.waiting import until
 

@@ -22,7 +22,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
-from streams.brokers import TansuBroker
+from devkit.brokers import TansuBroker
 from streams.topics import TopicSpec, ensure_topics
 
 PAYLOAD = b'{"request_id":"r-000001","task":"orders","keys":{"customer_id":"C042"}}'

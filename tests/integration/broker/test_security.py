@@ -24,7 +24,7 @@ import yaml
 from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 
-from streams.brokers import TansuBroker
+from devkit.brokers import TansuBroker
 from streams.kafka import make_consumer, make_producer
 from streams.settings import SaslMechanism, Settings
 from streams.topicreader import TopicCollector

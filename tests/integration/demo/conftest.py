@@ -2,7 +2,7 @@
 
 In-loop servers (``start_demo``) listen on port 0 and seed no database unless
 asked, so tests run side by side. Processes (``spawn_demo``) run
-``python -m streams.demo --port 0`` and announce their URL on stderr once they
+``python -m devkit.demo --port 0`` and announce their URL on stderr once they
 listen; the fixture waits for that line with a deadline, then checks ``/healthz``.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.demo import DemoServer, DemoSettings
+from devkit.demo import DemoServer, DemoSettings
 
 _ANNOUNCED = re.compile(r"demo upstreams on (http://\S+)")
 _STARTUP_DEADLINE_S = 30.0
@@ -33,7 +33,7 @@ _STATS_DEADLINE_S = 5.0
 
 @dataclass
 class DemoProcess:
-    """A ``python -m streams.demo`` child process and the URL it announced."""
+    """A ``python -m devkit.demo`` child process and the URL it announced."""
 
     process: subprocess.Popen[str]
     url: str
@@ -72,12 +72,12 @@ def _assert_healthy(url: str) -> None:
 
 @pytest.fixture
 def spawn_demo() -> Iterator[Callable[..., DemoProcess]]:
-    """Start ``python -m streams.demo --port 0 <args>``; every process is stopped afterwards."""
+    """Start ``python -m devkit.demo --port 0 <args>``; every process is stopped afterwards."""
     started: list[DemoProcess] = []
 
     def spawn(*args: str, env: dict[str, str] | None = None) -> DemoProcess:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.demo", "--port", "0", *args],
+            [sys.executable, "-m", "devkit.demo", "--port", "0", *args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from streams.demo import SERVICES, DemoServer, FaultSettings
+from devkit.demo import SERVICES, DemoServer, FaultSettings
 
 pytestmark = pytest.mark.integration
 

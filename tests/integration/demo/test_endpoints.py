@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.demo import (
+from devkit.demo import (
     DemoServer,
     account_id_for,
     customer,

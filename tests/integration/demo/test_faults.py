@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from streams.demo import DemoServer
+from devkit.demo import DemoServer
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from streams.demo import account_id_for, credit_score_for, customer_id_for, seed_database
+from devkit.demo import account_id_for, credit_score_for, customer_id_for, seed_database
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from streams.demo import DemoServer, DemoServerError, DemoSettings, FaultSettings, serve
-from streams.demo.server import ServerState
+from devkit.demo import DemoServer, DemoServerError, DemoSettings, FaultSettings, serve
+from devkit.demo.server import ServerState
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """The fault suite's fixtures: one set of demo upstreams per module, a scenario runner with short phases.
 
-Each test runs one scenario of :mod:`streams.chaos` on a deployment of its
+Each test runs one scenario of :mod:`devkit.chaos` on a deployment of its
 own (a fresh Tansu broker and worker processes: the broker-pause test must
 own its broker, and a fault must not leak into the next test) under a steady
 stream of requests, and asserts on the figures the clients saw.
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.bench.upstreams import DemoUpstreams
-from streams.chaos.figures import ScenarioFigures
-from streams.chaos.runner import Durations, run_scenario
-from streams.chaos.scenarios import SCENARIOS
-from streams.chaos.upstream import UpstreamControl
+from devkit.bench.upstreams import DemoUpstreams
+from devkit.chaos.figures import ScenarioFigures
+from devkit.chaos.runner import Durations, run_scenario
+from devkit.chaos.scenarios import SCENARIOS
+from devkit.chaos.upstream import UpstreamControl
 
 RATE = 15.0
 """Half the ``graphfetch chaos`` default: on a slow host (one broker hop 3x slower than usual was

@@ -16,8 +16,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from streams.brokers.kafka import kafka_available
-from streams.chaos.runner import ChaosReport
+from devkit.brokers.kafka import kafka_available
+from devkit.chaos.runner import ChaosReport
 from streams.cli import app
 
 pytestmark = [

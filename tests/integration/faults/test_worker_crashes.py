@@ -19,7 +19,7 @@ import pytest
 if TYPE_CHECKING:  # the fixture's type; pytest loads conftest.py itself
     from conftest import Run
 
-    from streams.chaos.figures import ScenarioFigures
+    from devkit.chaos.figures import ScenarioFigures
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

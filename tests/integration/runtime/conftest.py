@@ -1,6 +1,6 @@
 """A real graphfetch deployment per test: demo upstreams, worker processes on the session's broker.
 
-* ``upstreams`` (per module): the demo services (:class:`streams.demo.DemoServer`)
+* ``upstreams`` (per module): the demo services (:class:`devkit.demo.DemoServer`)
   on a free port in a background thread with its own event loop, with a seeded
   SQLite warehouse. ``set_faults`` changes a service's knobs through
   ``PUT /_control/{service}``; every test starts and ends with healthy services.
@@ -41,7 +41,7 @@ import pytest
 import yaml
 from aiokafka.structs import RecordMetadata
 
-from streams.demo import DemoServer, DemoSettings
+from devkit.demo import DemoServer, DemoSettings
 from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.topicreader import Received, TopicCollector

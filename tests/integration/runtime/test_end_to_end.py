@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from streams.demo import CREDIT_THRESHOLD, account_id_for, credit_score_for
+from devkit.demo import CREDIT_THRESHOLD, account_id_for, credit_score_for
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from tests.integration.runtime.conftest import Runtime, Upstreams

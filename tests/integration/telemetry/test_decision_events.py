@@ -25,11 +25,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devkit.demo.server import DemoServer
+from devkit.demo.settings import DemoSettings
 from planner import Profile, parse_pipeline
 from streams import telemetry
 from streams.catalog import load_catalog
-from streams.demo.server import DemoServer
-from streams.demo.settings import DemoSettings
 from streams.inprocess import InProcessEngine
 from streams.kafka import make_producer
 from streams.settings import Settings

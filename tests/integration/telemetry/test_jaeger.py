@@ -33,8 +33,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from streams.demo.server import DemoServer
-from streams.demo.settings import DemoSettings
+from devkit.demo.server import DemoServer
+from devkit.demo.settings import DemoSettings
 from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.telemetry import headers_for

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from devkit.demo.server import DemoServer
+from devkit.demo.settings import DemoSettings
 from streams.client import produce_requests, wait_for_profile
-from streams.demo.server import DemoServer
-from streams.demo.settings import DemoSettings
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration

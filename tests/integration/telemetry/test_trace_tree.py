@@ -17,10 +17,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devkit.demo.server import DemoServer
+from devkit.demo.settings import DemoSettings
 from streams.catalog import load_catalog
 from streams.client import wait_for_profile
-from streams.demo.server import DemoServer
-from streams.demo.settings import DemoSettings
 from streams.settings import Settings
 from streams.telemetry import headers_for, tracer
 from streams.worker import Worker

@@ -1,11 +1,11 @@
-"""``python -m streams.demo`` flags become :class:`DemoSettings`."""
+"""``python -m devkit.demo`` flags become :class:`DemoSettings`."""
 
 from __future__ import annotations
 
 import pytest
 
-from streams.demo import FaultSettings
-from streams.demo.cli import settings_from_args
+from devkit.demo import FaultSettings
+from devkit.demo.cli import settings_from_args
 
 
 def test_no_flags_give_the_default_settings() -> None:

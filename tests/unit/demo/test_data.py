@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from streams.demo import (
+from devkit.demo import (
     CREDIT_THRESHOLD,
     account_id_for,
     credit_score_for,
@@ -20,8 +20,8 @@ from streams.demo import (
     shipment_for,
     tickets_for,
 )
-from streams.demo.data import Customer, credit_updated_at, total_spent
-from streams.demo.ids import customer_index, order_id_for, parse_order_id
+from devkit.demo.data import Customer, credit_updated_at, total_spent
+from devkit.demo.ids import customer_index, order_id_for, parse_order_id
 
 ALL_CUSTOMERS = [customer_id_for(i) for i in range(5_000)]
 ALL_ACCOUNTS = [account_id_for(c) for c in ALL_CUSTOMERS]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from streams.demo import SERVICES, DemoSettings, FaultSettings
-from streams.demo.faults import FaultInjector
-from streams.demo.stats import StatsBook
+from devkit.demo import SERVICES, DemoSettings, FaultSettings
+from devkit.demo.faults import FaultInjector
+from devkit.demo.stats import StatsBook
 
 
 def test_default_knobs_describe_a_healthy_service() -> None:

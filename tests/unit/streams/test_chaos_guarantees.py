@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from streams.brokers import BrokerKind
-from streams.chaos import guarantees
-from streams.chaos.figures import ScenarioFigures, summarise
-from streams.chaos.guarantees import Guarantee, allowed_duplicates, broker_for
+from devkit.chaos import guarantees
+from devkit.chaos.figures import ScenarioFigures, summarise
+from devkit.chaos.guarantees import Guarantee, allowed_duplicates, broker_for
 from streams.cli import app
+from streams.cli_options import BrokerKind
 
 
 def test_chaos_refuses_exactly_once_on_tansu_in_one_line() -> None:
@@ -44,7 +44,7 @@ def test_auto_broker_is_kafka_for_exactly_once_and_as_usual_for_at_least_once(
     monkeypatch: pytest.MonkeyPatch, installed: bool
 ) -> None:
     monkeypatch.setattr(guarantees, "kafka_available", lambda: installed)
-    monkeypatch.setattr("streams.brokers.kafka_available", lambda: installed)
+    monkeypatch.setattr("devkit.brokers.kafka_available", lambda: installed)
 
     usual = BrokerKind.KAFKA if installed else BrokerKind.TANSU
     assert broker_for(Guarantee.AT_LEAST_ONCE, BrokerKind.AUTO) is usual

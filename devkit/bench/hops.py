@@ -1,0 +1,98 @@
+"""What one Kafka hop costs: produce a record, until a waiting consumer has it.
+
+Tansu holds a fetch until ``fetch_max_wait_ms`` (docs/spec.md#6-brokers-in-tests-and-development), so its
+hop grows with that setting; Apache Kafka answers a fetch as soon as data
+arrives. A hop is the produce round trip (the ack) plus the wait of the fetch
+that is open when the record lands; the bench measures both, and takes the
+difference at the runtime's ``fetch_max_wait_ms`` as what a hop would cost
+less on Apache Kafka (docs/tansu-probe.md has the same model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from devkit.bench.results import HopProbe
+from devkit.bench.stats import percentile
+from streams.kafka import make_consumer, make_producer
+from streams.settings import Settings
+from streams.topics import TopicSpec, ensure_topics
+
+_WARMUP_MESSAGES = 3
+
+
+async def _arrivals(consumer: AIOKafkaConsumer, seen: dict[int, float], changed: asyncio.Event) -> None:
+    while True:
+        batch = await consumer.getmany(timeout_ms=1000)
+        now = time.perf_counter()
+        for records in batch.values():
+            for record in records:
+                seen[int(record.value or b"0")] = now
+        if batch:
+            changed.set()
+
+
+async def _hop_ms(
+    settings: Settings, *, topic: str, wait_ms: int, messages: int, rng: random.Random
+) -> tuple[list[float], list[float]]:
+    """(hop latencies, produce ack latencies) in milliseconds."""
+    await ensure_topics(
+        settings.bootstrap, [TopicSpec(name=topic, partitions=1)], **settings.kafka_security_options()
+    )
+    producer = make_producer(settings)
+    consumer = make_consumer(settings, group_id=None, fetch_max_wait_ms=wait_ms)
+    await producer.start()
+    await consumer.start()
+    seen: dict[int, float] = {}
+    changed = asyncio.Event()
+    reader: asyncio.Task[None] | None = None
+    latencies: list[float] = []
+    acks: list[float] = []
+    try:
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        reader = asyncio.create_task(_arrivals(consumer, seen, changed))
+        for i in range(_WARMUP_MESSAGES + messages):
+            # A random phase against the consumer's fetch cycle: the hop is measured on average.
+            await asyncio.sleep(rng.uniform(0, wait_ms / 1000.0))
+            sent = time.perf_counter()
+            await (await producer.send(topic, str(i).encode()))
+            acked = time.perf_counter()
+            async with asyncio.timeout(10):
+                while i not in seen:
+                    changed.clear()
+                    await changed.wait()
+            if i >= _WARMUP_MESSAGES:
+                latencies.append((seen[i] - sent) * 1000.0)
+                acks.append((acked - sent) * 1000.0)
+    finally:
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await consumer.stop()
+        await producer.stop()
+    return latencies, acks
+
+
+async def probe_hops(
+    settings: Settings, *, waits_ms: tuple[int, ...], messages: int, prefix: str, seed: int
+) -> HopProbe:
+    rng = random.Random(seed)
+    p50s: list[float] = []
+    p99s: list[float] = []
+    ack_p50s: list[float] = []
+    for wait_ms in waits_ms:
+        latencies, acks = await _hop_ms(
+            settings, topic=f"{prefix}.hop-{wait_ms}", wait_ms=wait_ms, messages=messages, rng=rng
+        )
+        p50s.append(percentile(latencies, 0.5))
+        p99s.append(percentile(latencies, 0.99))
+        ack_p50s.append(percentile(acks, 0.5))
+    return HopProbe(fetch_max_wait_ms=list(waits_ms), p50_ms=p50s, p99_ms=p99s, ack_p50_ms=ack_p50s)

@@ -1,0 +1,127 @@
+"""``graphfetch dev``: the whole system on one machine, no Docker.
+
+It starts a local broker unless a bootstrap is given (``--broker auto`` takes
+Apache Kafka where its jars and Java are installed, else Tansu, and says
+which), the demo upstream services and a worker with every role, prints where
+everything is, sends a few demo requests and prints their profiles. One Ctrl-C stops everything; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from devkit.brokers import choose_kind, local_broker
+from devkit.demo.server import DemoServer
+from devkit.demo.settings import DemoSettings
+from planner import Pipeline
+from streams.cli_options import BrokerKind
+from streams.client import produce_requests, wait_for_profile
+from streams.settings import Settings
+from streams.worker import Worker
+
+log = logging.getLogger("graphfetch.dev")
+DEMO_CUSTOMERS = ("C00042", "C00001", "C04321")  # C00001 has a low credit score: risk runs
+
+
+@dataclass(kw_only=True)
+class DevOptions:
+    settings: Settings
+    pipelines: dict[str, Pipeline]
+    broker: BrokerKind | None
+    """The local broker to start; None when ``settings.bootstrap`` names a running one."""
+    demo: bool
+    echo: Callable[[str], None]
+
+
+class DevStack:
+    """Broker, demo upstreams and a worker; :meth:`stop` (or one Ctrl-C) ends them all."""
+
+    def __init__(self, options: DevOptions) -> None:
+        self.options = options
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        opts = self.options
+        settings = opts.settings
+        async with contextlib.AsyncExitStack() as stack:
+            broker_note = "given"
+            if opts.broker is not None:
+                kind = choose_kind(opts.broker)
+                broker = await stack.enter_async_context(local_broker(kind))
+                settings = settings.model_copy(update={"bootstrap": broker.bootstrap})
+                broker_note = f"{broker.name}, started in {broker.startup_s or 0:.1f} s"
+                if opts.broker is BrokerKind.AUTO and kind is BrokerKind.TANSU:
+                    broker_note += "; Apache Kafka is not installed here (scripts/kafka/fetch)"
+            demo = DemoServer(DemoSettings(host=settings.demo_host, port=settings.demo_port))
+            await demo.start()
+            worker = Worker(settings, pipelines=opts.pipelines)
+            worker_job = asyncio.ensure_future(worker.run())
+            try:
+                await self._wait_ready(worker, worker_job)
+                self._announce(settings, demo.url, broker_note)
+                if opts.demo:
+                    await self._demo_requests(settings)
+                opts.echo("graphfetch dev is running; press Ctrl-C to stop.")
+                stop: asyncio.Future[Any] = asyncio.ensure_future(self._stopping.wait())
+                await asyncio.wait(
+                    [stop, cast("asyncio.Future[Any]", worker_job)], return_when=asyncio.FIRST_COMPLETED
+                )
+                stop.cancel()
+            finally:
+                worker.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_job
+                await demo.stop()
+
+    async def _wait_ready(self, worker: Worker, job: asyncio.Future[None]) -> None:
+        ready: asyncio.Future[Any] = asyncio.ensure_future(worker.ready.wait())
+        await asyncio.wait([ready, cast("asyncio.Future[Any]", job)], return_when=asyncio.FIRST_COMPLETED)
+        if job.done():
+            ready.cancel()
+            job.result()  # raises the worker's start-up error
+
+    def _announce(self, settings: Settings, demo_url: str, broker_note: str) -> None:
+        echo = self.options.echo
+        echo(f"kafka bootstrap   {settings.bootstrap}  ({broker_note})")
+        echo(f"demo upstreams    {demo_url}  (knobs: PUT {demo_url}/_control/<service>)")
+        echo(f"pipelines         {', '.join(sorted(self.options.pipelines))}  (from {settings.configs})")
+        echo(f"requests topic    {settings.requests_topic}   dead letters: {settings.dlq_topic}")
+        echo("try, in another terminal:")
+        echo(
+            f"  GRAPHFETCH_BOOTSTRAP={settings.bootstrap} graphfetch request customer360 --key customer_id=C00042"
+        )
+
+    async def _demo_requests(self, settings: Settings) -> None:
+        pipeline = self.options.pipelines.get("customer360")
+        if pipeline is None:
+            return
+        topic = pipeline.config.output.topic
+        for customer in DEMO_CUSTOMERS:
+            ids = await produce_requests(settings, pipeline.name, {"customer_id": customer})
+            profile = await wait_for_profile(settings, topic, ids[0], timeout_s=30)
+            if profile is None:
+                self.options.echo(f"demo request {ids[0]}: no profile within 30 s")
+                continue
+            self.options.echo(summarise(profile))
+
+
+def summarise(profile: dict[str, Any]) -> str:
+    """One line per profile: status, latency, each field (lists shown by their length)."""
+    shown = []
+    for name, value in profile["data"].items():
+        text = f"[{len(value)} items]" if isinstance(value, list) else json.dumps(value, ensure_ascii=False)
+        shown.append(f"{name}={text}")
+    errors = f"  errors: {', '.join(profile['errors'])}" if profile["errors"] else ""
+    return (
+        f"{profile['request_id']}  {profile['status']}  {profile['timing']['latency_ms']:.1f} ms  "
+        f"trace {profile['trace_id']}\n    {'  '.join(shown)}{errors}"
+    )
