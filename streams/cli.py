@@ -132,8 +132,8 @@ def plan(
         return
     from aiokafka.errors import KafkaError
 
+    from streams.engine.history import History
     from streams.explain import explain_text, read_history
-    from streams.history import History
 
     try:
         history = asyncio.run(read_history(settings))
@@ -156,8 +156,8 @@ def run(
     configs: ConfigsOption = None,
 ) -> None:
     """Execute one request in process, without Kafka; exit 0 complete, 2 partial, 1 failed."""
-    from streams.inprocess import InProcessEngine
-    from streams.telemetry import setup_tracing
+    from streams.engine.inprocess import InProcessEngine
+    from streams.telemetry.tracing import setup_tracing
 
     setup_tracing("graphfetch-cli")
     settings = settings_from(configs=configs)
@@ -199,9 +199,9 @@ def worker(
     """Run agents against a Kafka cluster; any number of workers can run side by side."""
     from aiokafka.errors import KafkaConnectionError
 
-    from streams.metrics import setup_metrics
     from streams.runner import run_service, setup_logging
-    from streams.telemetry import setup_tracing
+    from streams.telemetry.metrics import setup_metrics
+    from streams.telemetry.tracing import setup_tracing
     from streams.transactions import TransactionsUnsupportedError
     from streams.worker import Worker, parse_roles
 
@@ -247,7 +247,7 @@ def produce(
     from rich.progress import Progress
 
     from streams.client import produce_requests
-    from streams.telemetry import setup_tracing
+    from streams.telemetry.tracing import setup_tracing
 
     setup_tracing("graphfetch-cli")
     settings = settings_from(bootstrap=bootstrap)
@@ -308,7 +308,7 @@ def request(
     import time
 
     from streams.client import produce_requests, wait_for_profile
-    from streams.telemetry import setup_tracing
+    from streams.telemetry.tracing import setup_tracing
 
     setup_tracing("graphfetch-cli")
     settings = settings_from(bootstrap=bootstrap, configs=configs)
@@ -363,7 +363,7 @@ def dev(
     except ModuleNotFoundError as exc:
         raise needs_dev_extra("dev", exc) from None
     from streams.runner import run_service, setup_logging
-    from streams.telemetry import setup_tracing
+    from streams.telemetry.tracing import setup_tracing
 
     setup_logging(log_level)
     settings = settings_from(bootstrap=bootstrap, configs=configs)

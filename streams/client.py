@@ -19,7 +19,7 @@ from opentelemetry import trace
 
 from streams.kafka import make_producer
 from streams.settings import Settings
-from streams.telemetry import headers_for, tracer
+from streams.telemetry.tracing import headers_for, tracer
 from streams.topicreader import WholeTopic
 
 _COUNTER = re.compile(r"\{i(?::0(\d+)d)?\}")

@@ -1,7 +1,7 @@
 """``graphfetch plan --explain``: what the history predicts for each node and the decisions it drives.
 
 The figures are the ones a worker would use right now (the same
-:class:`~streams.history.History` queries and :mod:`streams.adaptive.decisions`
+:class:`~streams.engine.history.History` queries and :mod:`streams.engine.adaptive.decisions`
 rules), so the explanation cannot drift from the behaviour.
 """
 
@@ -12,8 +12,9 @@ import uuid
 
 from connectors import ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
 from planner import CompiledNode, GraphShape, Pipeline
-from streams.adaptive.decisions import Estimates, adaptive_timeout, coalescing_enabled, hedge_delay
-from streams.history import History, HistoryKey, StatsSync
+from streams.engine.adaptive.decisions import Estimates, adaptive_timeout, coalescing_enabled, hedge_delay
+from streams.engine.history import History, HistoryKey
+from streams.runtime.statstopic import StatsSync
 from streams.settings import Settings
 
 

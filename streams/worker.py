@@ -23,15 +23,15 @@ from typing import Any, Literal
 
 from connectors import default_registry
 from planner import Pipeline
-from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
 from streams.configsync import ConfigSync
 from streams.configtopic import config_topic_spec
+from streams.engine.adaptive.fetcher import AdaptiveFetcher
+from streams.engine.sources import SourcePool
 from streams.heap import freeze_startup_heap
-from streams.history import StatsOptions, StatsSync, default_worker_id, stats_topic_spec
 from streams.kafka import make_producer
+from streams.runtime.statstopic import StatsOptions, StatsSync, default_worker_id, stats_topic_spec
 from streams.settings import Settings
-from streams.sources import SourcePool
 from streams.store import PipelineStore
 from streams.topics import TopicSpec, ensure_topics
 from streams.transactions import TransactionCoordinator

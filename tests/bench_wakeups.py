@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python tests/bench_wakeups.py [--requests N]``. Not a test (pytest
 does not collect it). It runs customer360 on the null connector one request at a
 time, the floor (:class:`devkit.bench.floor.SleepFloor`) and the engine
-(:class:`streams.inprocess.InProcessEngine`) in turn, twice:
+(:class:`streams.engine.inprocess.InProcessEngine`) in turn, twice:
 
 - with the bench's upstream sleeps (critical path 35 ms): the process idles between
   the levels of every request, as it does against real upstreams;
@@ -37,8 +37,8 @@ from devkit.bench.workloads import (
     low_credit_customers,
     write_configs,
 )
+from streams.engine.inprocess import InProcessEngine
 from streams.heap import freeze_startup_heap
-from streams.inprocess import InProcessEngine
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 WARMUP = 50

@@ -32,7 +32,7 @@ from devkit.bench.results import AdaptiveFigures, Hedging, RepeatArm, Repeats
 from devkit.bench.stats import summarise
 from devkit.bench.workloads import REQUEST_DEADLINE_MS
 from planner import Pipeline, Profile, parse_pipeline
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 
 TAIL_RATE, TAIL_FACTOR = 0.05, 10.0
 HEDGE_QUANTILE, HEDGE_BUDGET = 0.9, 0.25

@@ -18,8 +18,8 @@ from devkit.bench.memory import memory_per_request
 from devkit.bench.processes import cpu_seconds, machine_busy_seconds
 from devkit.bench.targets import FloorTarget, InProcessTarget, Target
 from devkit.bench.workloads import CUSTOMER360, CUSTOMER360_HOLD, CUSTOMER360_NULL
+from streams.engine.inprocess import InProcessEngine
 from streams.heap import freeze_startup_heap
-from streams.inprocess import InProcessEngine
 
 
 def planned_steps(ctx: BenchContext) -> int:

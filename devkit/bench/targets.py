@@ -14,7 +14,7 @@ from typing import Protocol
 from devkit.bench.floor import Floor
 from devkit.bench.workloads import REQUEST_DEADLINE_MS, Workload
 from planner import Pipeline
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

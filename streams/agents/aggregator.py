@@ -29,13 +29,13 @@ from pydantic import ValidationError
 from planner import Emission, GraphfetchError, NodeError, Profile, RequestState, Step, Timing, graph_shape
 from planner.graph import Plan
 from planner.profile import iso_ms
-from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.agents.delivery import Outgoing
 from streams.agents.ledger import RequestLedger
+from streams.engine.outcomes import now_ms
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
-from streams.outcomes import now_ms
-from streams.telemetry import (
+from streams.telemetry import metrics
+from streams.telemetry.tracing import (
     context_from,
     dispatch_span_headers,
     headers_for,

@@ -29,13 +29,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from streams import metrics
-from streams.adaptive.fetcher import AdaptiveFetcher
 from streams.agents.delivery import Outgoing, SendRetry, send_all
+from streams.engine.adaptive.fetcher import AdaptiveFetcher
+from streams.engine.sources import SourcePool
 from streams.kafka import make_consumer
 from streams.settings import Settings
-from streams.sources import SourcePool
 from streams.store import PipelineStore
+from streams.telemetry import metrics
 from streams.transactions import TransactionCoordinator
 
 log = logging.getLogger(__name__)

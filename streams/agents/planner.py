@@ -19,13 +19,13 @@ from opentelemetry import trace
 
 from planner import RequestError, RequestState, plan_request
 from planner.profile import iso_ms
-from streams import metrics
 from streams.agents.base import Agent, AgentContext, Record, coordinates
 from streams.agents.delivery import Outgoing
+from streams.engine.outcomes import now_ms
 from streams.events import AcceptedEvent, DeadLetter, RecordCoordinates, TaskEvent
 from streams.intake import decode_request, derived_request_id
-from streams.outcomes import now_ms
-from streams.telemetry import context_from, dispatch_span_headers, headers_for, record_skip, traced
+from streams.telemetry import metrics
+from streams.telemetry.tracing import context_from, dispatch_span_headers, headers_for, record_skip, traced
 
 log = logging.getLogger(__name__)
 DLQ_VALUE_LIMIT = 65_536

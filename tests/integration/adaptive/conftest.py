@@ -2,7 +2,7 @@
 
 * ``upstreams`` and its autouse reset of the fault knobs come from the runtime suite
   (:mod:`tests.integration.runtime.conftest`): the demo services in a thread of this process.
-* ``engine``: an :class:`~streams.inprocess.InProcessEngine` with a fresh history per test
+* ``engine``: an :class:`~streams.engine.inprocess.InProcessEngine` with a fresh history per test
   (``min_samples`` 20, as the workers' default), so no test inherits another's observations.
 * :class:`Demo` reads and zeroes ``/_stats``, the upstream's own count of the calls it received:
   the proof that a decision made (or saved) an upstream call.
@@ -25,9 +25,9 @@ import redis
 import yaml
 
 from planner import Pipeline, Profile, parse_pipeline
-from streams.adaptive.fetcher import AdaptiveFetcher
-from streams.history import History, HistoryKey
-from streams.inprocess import InProcessEngine
+from streams.engine.adaptive.fetcher import AdaptiveFetcher
+from streams.engine.history import History, HistoryKey
+from streams.engine.inprocess import InProcessEngine
 from tests.integration.runtime.conftest import Upstreams, _healthy_upstreams, upstreams
 
 __all__ = ["_healthy_upstreams", "upstreams"]

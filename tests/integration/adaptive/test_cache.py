@@ -15,10 +15,10 @@ import pytest
 import redis
 
 from planner import Pipeline, RequestState, plan_request
-from streams.cache import cache_key
-from streams.cache.redis import DEFAULT_PREFIX
-from streams.inprocess import InProcessEngine
-from streams.outcomes import now_ms
+from streams.engine.cache import cache_key
+from streams.engine.cache.redis import DEFAULT_PREFIX
+from streams.engine.inprocess import InProcessEngine
+from streams.engine.outcomes import now_ms
 
 from .conftest import Demo, customer, new_engine, notes, one_node, redis_client, run
 

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from planner import Pipeline, Profile
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 
 from .conftest import Demo, notes, one_node, run
 

@@ -34,9 +34,9 @@ from aiokafka import AIOKafkaProducer
 
 from devkit.demo.ids import account_id_for
 from planner import Pipeline, Profile
-from streams.adaptive.gate import PriorityGate
-from streams.adaptive.priority import PathPredictor
 from streams.catalog import load_catalog
+from streams.engine.adaptive.gate import PriorityGate
+from streams.engine.adaptive.priority import PathPredictor
 from streams.kafka import make_producer
 from streams.settings import Settings
 from streams.topicreader import TopicCollector

@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 
 from .conftest import MIN_SAMPLES, Demo, one_node, run, until_learned
 

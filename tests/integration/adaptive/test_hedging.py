@@ -14,7 +14,7 @@ import pytest
 
 from devkit.bench.stats import percentile
 from planner import Pipeline, Profile
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 
 from .conftest import MIN_SAMPLES, Demo, notes, one_node, run, until_learned
 

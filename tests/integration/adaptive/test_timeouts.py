@@ -16,7 +16,7 @@ import time
 import pytest
 
 from planner import Pipeline
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 
 from .conftest import MIN_SAMPLES, Demo, notes, one_node, run, until_learned
 

@@ -20,8 +20,8 @@ import pytest
 from connectors.coalescing import Coalescer
 from connectors.http import HttpConnector
 from planner import Source
-from streams.cache import FetchCache, RedisCache, cache_key
-from streams.sources import source_identity
+from streams.engine.cache import FetchCache, RedisCache, cache_key
+from streams.engine.sources import source_identity
 
 from .conftest import CountingUpstream
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from streams.cache import RedisCache, UncacheableValue
+from streams.engine.cache import RedisCache, UncacheableValue
 
 from .conftest import TcpRelay
 
@@ -100,7 +100,7 @@ async def test_redis_down_means_misses_and_one_warning(
     closed_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = RedisCache(url=f"redis://127.0.0.1:{closed_port}/0", retry_after_s=0.0)
-    caplog.set_level(logging.INFO, logger="streams.cache.redis")
+    caplog.set_level(logging.INFO, logger="streams.engine.cache.redis")
     try:
         started = time.monotonic()
         for _ in range(5):
@@ -120,7 +120,7 @@ async def test_outage_pauses_attempts_then_recovers(
     redis_relay: TcpRelay, redis_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Redis goes away under a live cache: misses and skipped stores, one warning, then recovery."""
-    caplog.set_level(logging.INFO, logger="streams.cache.redis")
+    caplog.set_level(logging.INFO, logger="streams.engine.cache.redis")
     cache = RedisCache(url=f"redis://127.0.0.1:{redis_relay.port}/0", prefix=redis_prefix, retry_after_s=0.2)
     try:
         assert await cache.set("k", "v", ttl_s=60)

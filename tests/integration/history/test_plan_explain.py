@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from streams.cli import app
-from streams.history import History, StatsOptions, StatsSync
+from streams.engine.history import History
 from streams.kafka import make_producer
+from streams.runtime.statstopic import StatsOptions, StatsSync
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration

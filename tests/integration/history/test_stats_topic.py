@@ -13,8 +13,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.history import History, HistoryKey, StatsOptions, StatsSync
+from streams.engine.history import History, HistoryKey
 from streams.kafka import make_producer
+from streams.runtime.statstopic import StatsOptions, StatsSync
 from streams.settings import Settings
 from tests.support.waiting import until
 
@@ -57,7 +58,7 @@ def _catch_up_ended(caplog: pytest.LogCaptureFixture) -> tuple[bool, list[str]]:
 
     How long it took is printed, not asserted: that follows the machine's load.
     """
-    lines = [r.getMessage() for r in caplog.records if r.name == "streams.history.statstopic"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "streams.runtime.statstopic"]
     ended = any(line.startswith("stats: caught up with") for line in lines)
     return ended and not any("still busy after" in line for line in lines), lines
 
@@ -73,7 +74,7 @@ async def test_a_new_worker_answers_from_the_published_history_before_observing(
         pass  # stop() publishes a last snapshot
 
     worker_b = History()
-    caplog.set_level(logging.INFO, logger="streams.history.statstopic")
+    caplog.set_level(logging.INFO, logger="streams.runtime.statstopic")
     caplog.clear()
     started = time.monotonic()
     async with StatsSync(settings, worker_b, producer=producer, worker_id="worker-b", options=options):
@@ -172,7 +173,7 @@ async def test_catch_up_ends_on_a_busy_topic_without_waiting_for_the_timeout(
     busy = StatsOptions(topic=options.topic, publish_interval_s=0.05, idle_s=2.0, catch_up_timeout_s=20.0)
     worker_a = History()
     observe(worker_a, 40.0, n=30)
-    caplog.set_level(logging.INFO, logger="streams.history.statstopic")
+    caplog.set_level(logging.INFO, logger="streams.runtime.statstopic")
     async with StatsSync(settings, worker_a, producer=producer, worker_id="worker-a", options=busy):
         caplog.clear()
         started = time.monotonic()

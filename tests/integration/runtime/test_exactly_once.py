@@ -152,9 +152,9 @@ def mock_cluster_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     def lenient_consumer(*args: Any, **kwargs: Any) -> AIOKafkaConsumer:
         return make_consumer(*args, **kwargs, check_crcs=False)
 
-    for module in ("streams.worker", "streams.history.statstopic", "streams.configsync"):
+    for module in ("streams.worker", "streams.runtime.statstopic", "streams.configsync"):
         monkeypatch.setattr(f"{module}.ensure_topics", auto_create)
-    for module in ("streams.agents.base", "streams.history.statstopic", "streams.configsync"):
+    for module in ("streams.agents.base", "streams.runtime.statstopic", "streams.configsync"):
         monkeypatch.setattr(f"{module}.make_consumer", lenient_consumer)
 
 

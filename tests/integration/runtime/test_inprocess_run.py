@@ -18,7 +18,7 @@ import yaml
 
 from planner import Profile
 from streams.catalog import load_catalog
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 
 from .conftest import REPO, Upstreams, _graphfetch_command
 

@@ -28,11 +28,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from devkit.demo.server import DemoServer
 from devkit.demo.settings import DemoSettings
 from planner import Profile, parse_pipeline
-from streams import telemetry
 from streams.catalog import load_catalog
-from streams.inprocess import InProcessEngine
+from streams.engine.inprocess import InProcessEngine
 from streams.kafka import make_producer
 from streams.settings import Settings
+from streams.telemetry import tracing
 from streams.topicreader import TopicCollector
 from tests.support.workers import running_worker
 
@@ -49,16 +49,16 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
 
     OTel lets a process set its global provider once, and a tracer obtained before that binds to
     the first provider for good; so the provider is patched in where graphfetch reads it (the
-    global ``tracing_enabled`` asks, and ``streams.telemetry.tracer``) and both are restored
+    global ``tracing_enabled`` asks, and ``streams.telemetry.tracing.tracer``) and both are restored
     afterwards, leaving other tests' providers as they were.
     """
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
-    monkeypatch.setattr(telemetry, "_PROVIDER_FROM_ENV", False)
-    monkeypatch.setattr(telemetry, "tracer", provider.get_tracer("graphfetch"))
-    assert telemetry.tracing_enabled()
+    monkeypatch.setattr(tracing, "_PROVIDER_FROM_ENV", False)
+    monkeypatch.setattr(tracing, "tracer", provider.get_tracer("graphfetch"))
+    assert tracing.tracing_enabled()
     yield memory
     provider.shutdown()
 

@@ -37,7 +37,7 @@ from devkit.demo.server import DemoServer
 from devkit.demo.settings import DemoSettings
 from streams.kafka import make_producer
 from streams.settings import Settings
-from streams.telemetry import headers_for
+from streams.telemetry.tracing import headers_for
 from streams.topicreader import TopicCollector
 from streams.topics import describe_partitions
 from tests.support.environment import inherited_env

@@ -22,7 +22,7 @@ from devkit.demo.settings import DemoSettings
 from streams.catalog import load_catalog
 from streams.client import wait_for_profile
 from streams.settings import Settings
-from streams.telemetry import headers_for, tracer
+from streams.telemetry.tracing import headers_for, tracer
 from streams.worker import Worker
 
 pytestmark = pytest.mark.integration

@@ -26,6 +26,7 @@ from planner import (
 )
 from planner.profile import iso_ms
 from streams.contracts import CONTRACTS, Contract, contract_schema, contract_schema_text
+from streams.engine.outcomes import failed_outcome
 from streams.events import (
     CompletedEvent,
     DeadLetter,
@@ -36,7 +37,6 @@ from streams.events import (
     TaskEvent,
     results_adapter,
 )
-from streams.outcomes import failed_outcome
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMAS = REPO / "schemas"

@@ -6,7 +6,7 @@ import asyncio
 
 from connectors import ConnectorState
 from planner import Source
-from streams.sources import SourcePool
+from streams.engine.sources import SourcePool
 
 
 class Clock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner import Source
-from streams.sources import SourcePool
+from streams.engine.sources import SourcePool
 
 
 async def test_sql_concurrency_defaults_to_its_pool_size_and_limits_override_it() -> None:

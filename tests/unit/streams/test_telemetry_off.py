@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from opentelemetry import trace
 
-from streams import telemetry
-from streams.telemetry import context_from, dispatch_span_headers, headers_for, traced, tracing_enabled
+from streams.telemetry import tracing
+from streams.telemetry.tracing import (
+    context_from,
+    dispatch_span_headers,
+    headers_for,
+    traced,
+    tracing_enabled,
+)
 
 TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -15,7 +21,7 @@ TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 def _tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """No provider installed, whatever tests ran before in this process (one installs a real one)."""
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
-    monkeypatch.setattr(telemetry, "_PROVIDER_FROM_ENV", False)
+    monkeypatch.setattr(tracing, "_PROVIDER_FROM_ENV", False)
     assert not tracing_enabled()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner import AdaptivePolicy
-from streams.adaptive.decisions import (
+from streams.engine.adaptive.decisions import (
     NO_HISTORY,
     Estimates,
     adaptive_timeout,

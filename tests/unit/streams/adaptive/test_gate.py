@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from streams.adaptive.gate import PriorityGate
+from streams.engine.adaptive.gate import PriorityGate
 
 
 async def test_within_capacity_acquire_does_not_wait() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner import Pipeline, parse_pipeline
-from streams.adaptive.priority import PathPredictor
+from streams.engine.adaptive.priority import PathPredictor
 
 CONFIGS = Path(__file__).resolve().parents[4] / "configs"
 

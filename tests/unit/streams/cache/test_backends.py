@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.cache import MemoryCache, RedisCache, open_cache
+from streams.engine.cache import MemoryCache, RedisCache, open_cache
 
 
 async def test_memory_backend_is_bounded_as_asked() -> None:

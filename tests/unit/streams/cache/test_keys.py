@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from streams.cache import cache_key, canonical_json
+from streams.engine.cache import cache_key, canonical_json
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from streams.cache import MemoryCache, UncacheableValue
+from streams.engine.cache import MemoryCache, UncacheableValue
 
 
 class FakeTimer:

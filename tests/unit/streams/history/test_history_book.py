@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streams.history import History, HistoryKey
+from streams.engine.history import History, HistoryKey
 
 NODE = HistoryKey.node("customer360", "orders")
 SOURCE = HistoryKey.source("customer360", "orders_api")

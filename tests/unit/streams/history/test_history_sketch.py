@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.history import DecayingSketch
+from streams.engine.history import DecayingSketch
 
 ACCURACY = 0.01
 HALF_LIFE = 60.0

@@ -2,7 +2,7 @@
 
 Both runtimes call :func:`execute_task`; a connector worker on Kafka and the
 in-process engine therefore fetch in exactly the same way, through the
-worker's :class:`~streams.adaptive.fetcher.AdaptiveFetcher`. A node whose
+worker's :class:`~streams.engine.adaptive.fetcher.AdaptiveFetcher`. A node whose
 ``adaptive:`` policy turns the decisions off is fetched by its config alone on
 the same path.
 """
@@ -15,10 +15,10 @@ from opentelemetry.trace import Span
 
 from connectors import FetchError
 from planner import Failure, Outcome, Pipeline, Task
-from streams.adaptive.fetcher import AdaptiveFetcher
-from streams.outcomes import AttemptObserver, failed_outcome, now_ms
-from streams.sources import SourcePool
-from streams.telemetry import AttemptSpans, tracing_enabled
+from streams.engine.adaptive.fetcher import AdaptiveFetcher
+from streams.engine.outcomes import AttemptObserver, failed_outcome, now_ms
+from streams.engine.sources import SourcePool
+from streams.telemetry.tracing import AttemptSpans, tracing_enabled
 
 
 async def execute_task(

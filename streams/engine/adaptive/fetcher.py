@@ -8,7 +8,7 @@ Order of a fetch, each step explained in the outcome's notes when it acts:
 4. **hedge**: after the node's observed p95 a second attempt races the first;
 5. **coalescing**: identical in-flight fetches of one source share the call.
 
-Every attempt's latency and success feed the worker's :class:`~streams.history.History`.
+Every attempt's latency and success feed the worker's :class:`~streams.engine.history.History`.
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ from connectors import (
 )
 from connectors.coalescing import Coalescer
 from planner import AdaptivePolicy, Cache, CompiledNode, Failure, Outcome, Task
-from streams.adaptive.decisions import (
+from streams.engine.adaptive.decisions import (
     Estimates,
     adaptive_timeout,
     coalescing_enabled,
     deadline_refusal,
     hedge_delay,
 )
-from streams.cache import CacheBackend, FetchCache, cache_key, open_cache
-from streams.history import History, HistoryKey
-from streams.outcomes import AttemptObserver, failed_outcome, fetched_outcome, retry_policy
+from streams.engine.cache import CacheBackend, FetchCache, cache_key, open_cache
+from streams.engine.history import History, HistoryKey
+from streams.engine.outcomes import AttemptObserver, failed_outcome, fetched_outcome, retry_policy
 from streams.settings import Settings
 
 ESTIMATES_TTL_S = 1.0

@@ -15,12 +15,12 @@ from collections.abc import Iterable, Mapping
 from opentelemetry.trace import Span
 
 from planner import Emission, Outcome, Pipeline, RequestState, Task, plan_request
-from streams.adaptive.fetcher import AdaptiveFetcher
-from streams.execution import execute_task, execute_under
-from streams.outcomes import now_ms
+from streams.engine.adaptive.fetcher import AdaptiveFetcher
+from streams.engine.execution import execute_task, execute_under
+from streams.engine.outcomes import now_ms
+from streams.engine.sources import SourcePool
 from streams.settings import Settings
-from streams.sources import SourcePool
-from streams.telemetry import (
+from streams.telemetry.tracing import (
     fetch_attributes,
     record_outcome,
     record_skip,

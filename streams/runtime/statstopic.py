@@ -36,7 +36,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from streams.history.book import History
+from streams.engine.history.book import History
 from streams.settings import Settings
 from streams.topicreader import WholeTopic
 from streams.topics import TopicSpec, ensure_topics

@@ -211,7 +211,7 @@ class DecayingSketch:
         """Scale every weight to a later landmark; decayed counts, quantiles and rates stay the same.
 
         Sketches that share a landmark merge without scaling, which is what
-        :class:`~streams.history.book.History` arranges for its own and its peers' sketches.
+        :class:`~streams.engine.history.book.History` arranges for its own and its peers' sketches.
         """
         if landmark_s < self._landmark_s:
             raise ValueError(f"the landmark only moves forward: {landmark_s} < {self._landmark_s}")

@@ -1,7 +1,7 @@
 """Cache keys: one hash per (source identity, rendered request).
 
 Two fetches share an entry exactly when they go to the same source (its
-identity, :func:`streams.sources.source_identity`, hashes its connector and
+identity, :func:`streams.engine.sources.source_identity`, hashes its connector and
 settings, credentials included) and ask the same thing. The request is written
 as canonical JSON (sorted keys, no spaces) and hashed with SHA-256, so the key
 is short, the same in every worker, and holds no key value or secret in clear.

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from streams.history.sketch import RENORMALISE_AFTER_HALF_LIVES, DecayingSketch, SketchState
+from streams.engine.history.sketch import RENORMALISE_AFTER_HALF_LIVES, DecayingSketch, SketchState
 
 __all__ = ["SNAPSHOT_SCHEMA", "History", "HistoryKey", "Snapshot"]
 

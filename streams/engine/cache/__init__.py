@@ -4,11 +4,11 @@ Every answer says what happened (a hit and its age, a skipped store), so the
 profile's lineage can explain where a value came from.
 """
 
-from streams.cache.backends import CacheBackend, open_cache
-from streams.cache.base import CacheHit, FetchCache, UncacheableValue
-from streams.cache.keys import cache_key, canonical_json
-from streams.cache.memory import MemoryCache
-from streams.cache.redis import RedisCache
+from streams.engine.cache.backends import CacheBackend, open_cache
+from streams.engine.cache.base import CacheHit, FetchCache, UncacheableValue
+from streams.engine.cache.keys import cache_key, canonical_json
+from streams.engine.cache.memory import MemoryCache
+from streams.engine.cache.redis import RedisCache
 
 __all__ = [
     "CacheBackend",

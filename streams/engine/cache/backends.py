@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from streams.cache.base import FetchCache
-from streams.cache.memory import DEFAULT_MAX_BYTES, MemoryCache
-from streams.cache.redis import DEFAULT_URL, RedisCache
+from streams.engine.cache.base import FetchCache
+from streams.engine.cache.memory import DEFAULT_MAX_BYTES, MemoryCache
+from streams.engine.cache.redis import DEFAULT_URL, RedisCache
 
 CacheBackend = Literal["memory", "redis"]
 """``memory``: per worker process; ``redis``: shared by every worker using the same Redis."""
