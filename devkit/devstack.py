@@ -21,9 +21,9 @@ from devkit.demo.server import DemoServer
 from devkit.demo.settings import DemoSettings
 from planner import Pipeline
 from streams.cli_options import BrokerKind
-from streams.client import produce_requests, wait_for_profile
+from streams.kafka.requestclient import produce_requests, wait_for_profile
+from streams.runtime.worker import Worker
 from streams.settings import Settings
-from streams.worker import Worker
 
 log = logging.getLogger("graphfetch.dev")
 DEMO_CUSTOMERS = ("C00042", "C00001", "C04321")  # C00001 has a low credit score: risk runs

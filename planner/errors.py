@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 RequestErrorCode = Literal[
-    # The record itself (streams.intake).
+    # The record itself (streams.runtime.intake).
     "empty",
     "too_large",
     "invalid_utf8",

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 
 from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
-from streams.catalog import load_catalog
 from streams.cli_options import BootstrapOption, BrokerKind, BrokerKindOption
 from streams.configcli import config_app
+from streams.liveconfig.catalog import load_catalog
 from streams.render import RENDERERS, PlanFormat
 from streams.settings import Settings
 
@@ -200,10 +200,10 @@ def worker(
     from aiokafka.errors import KafkaConnectionError
 
     from streams.runner import run_service, setup_logging
+    from streams.runtime.transactions import TransactionsUnsupportedError
+    from streams.runtime.worker import Worker, parse_roles
     from streams.telemetry.metrics import setup_metrics
     from streams.telemetry.tracing import setup_tracing
-    from streams.transactions import TransactionsUnsupportedError
-    from streams.worker import Worker, parse_roles
 
     settings = settings_from(bootstrap=bootstrap, configs=configs)
     setup_logging(log_level, json_format=settings.log_format == "json")
@@ -246,7 +246,7 @@ def produce(
     """Send requests to graphfetch.requests (a progress bar for --count > 1)."""
     from rich.progress import Progress
 
-    from streams.client import produce_requests
+    from streams.kafka.requestclient import produce_requests
     from streams.telemetry.tracing import setup_tracing
 
     setup_tracing("graphfetch-cli")
@@ -279,7 +279,7 @@ def consume(
     bootstrap: BootstrapOption = None,
 ) -> None:
     """Print the records of a topic (profiles by default) as JSON lines, from the beginning."""
-    from streams.client import read_topic
+    from streams.kafka.requestclient import read_topic
 
     settings = settings_from(bootstrap=bootstrap)
 
@@ -307,7 +307,7 @@ def request(
     """Produce one request and wait for its profile; exit 0 complete, 2 partial, 1 failed, 3 no profile."""
     import time
 
-    from streams.client import produce_requests, wait_for_profile
+    from streams.kafka.requestclient import produce_requests, wait_for_profile
     from streams.telemetry.tracing import setup_tracing
 
     setup_tracing("graphfetch-cli")

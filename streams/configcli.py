@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from planner import ConfigError, config_files
-from streams.catalog import parse_checked
 from streams.cli_options import BootstrapOption
-from streams.configtopic import (
+from streams.liveconfig.catalog import parse_checked
+from streams.liveconfig.configtopic import (
     ActiveRecord,
     ConfigHistory,
     VersionRecord,

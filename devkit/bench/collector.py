@@ -1,4 +1,4 @@
-"""Reading profiles back: a :class:`~streams.topicreader.TopicReader` on the output topic, a future per request id.
+"""Reading profiles back: a :class:`~streams.kafka.topicreader.TopicReader` on the output topic, a future per request id.
 
 The bench registers the request id before it produces the request, so the
 profile can never arrive unseen. The topic is read from its beginning: it is
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from aiokafka.structs import ConsumerRecord
 
+from streams.kafka.topicreader import TopicReader
 from streams.settings import Settings
-from streams.topicreader import TopicReader
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devkit.bench.results import HopProbe
 from devkit.bench.stats import percentile
-from streams.kafka import make_consumer, make_producer
+from streams.kafka.factory import make_consumer, make_producer
+from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
-from streams.topics import TopicSpec, ensure_topics
 
 _WARMUP_MESSAGES = 3
 

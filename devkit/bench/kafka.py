@@ -27,10 +27,10 @@ from devkit.bench.targets import Answer
 from devkit.bench.upstreams import SOURCE_VARIABLES
 from devkit.bench.workloads import REQUEST_DEADLINE_MS, Workload
 from planner import Pipeline
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topics import ensure_topics
+from streams.runtime.worker import topic_specs
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from streams.worker import topic_specs
 
 ANSWER_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 90.0

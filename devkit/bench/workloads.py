@@ -27,7 +27,7 @@ import yaml
 from connectors import default_registry
 from devkit.demo import CREDIT_THRESHOLD, account_id_for, credit_score_for
 from planner import ConfigError, Pipeline, graph_shape, load_pipelines
-from streams.catalog import connector_problems
+from streams.liveconfig.catalog import connector_problems
 
 UPSTREAM_LATENCY_MS: Final[Mapping[str, float]] = {
     "crm": 10.0,

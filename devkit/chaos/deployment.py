@@ -47,9 +47,9 @@ from devkit.chaos.layouts import Layout
 from devkit.chaos.ledger import ProfileLedger
 from devkit.chaos.stream import send_probe
 from streams.cli_options import BrokerKind
+from streams.kafka.topics import ensure_topics
+from streams.runtime.worker import topic_specs
 from streams.settings import Settings
-from streams.topics import ensure_topics
-from streams.worker import topic_specs
 
 PIPELINE = "customer360"
 _START_TIMEOUT_S = 90.0

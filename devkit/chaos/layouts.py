@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from streams.worker import Role
+    from streams.runtime.worker import Role
 
 _EVERY_ROLE: tuple[Role, ...] = ("planner", "connector", "aggregator")
 

@@ -1,6 +1,6 @@
 """Every profile of the output topic, by request id: what the chaos figures are counted from.
 
-A :class:`~streams.topicreader.TopicCollector` that also keeps, per request id,
+A :class:`~streams.kafka.topicreader.TopicCollector` that also keeps, per request id,
 each profile's status, errors and arrival time, so a duplicate can be told
 apart from a first answer and a scenario can ask what was answered when.
 """
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from aiokafka.structs import ConsumerRecord
 
+from streams.kafka.topicreader import TopicCollector
 from streams.settings import Settings
-from streams.topicreader import TopicCollector
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

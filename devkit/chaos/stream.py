@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 
 from devkit.demo import DemoSettings
-from streams.client import request_payload
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.requestclient import request_payload
 from streams.settings import Settings
 
 _LINGER_MS = 2

@@ -37,9 +37,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from streams.engine.history.book import History
+from streams.kafka.topicreader import WholeTopic
+from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
-from streams.topicreader import WholeTopic
-from streams.topics import TopicSpec, ensure_topics
 
 __all__ = ["StatsOptions", "StatsSync", "default_worker_id", "stats_topic_spec"]
 

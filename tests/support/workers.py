@@ -1,4 +1,4 @@
-"""In-process workers for integration tests: a :class:`~streams.worker.Worker` on the test's event loop.
+"""In-process workers for integration tests: a :class:`~streams.runtime.worker.Worker` on the test's event loop.
 
 Running a worker in the test's process (rather than as a ``graphfetch worker`` child) lets a test
 read its state: the connector agent's fetch gate, the adaptive history, the predicted paths.
@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from planner import Pipeline
-from streams.agents import ConnectorAgent
+from streams.runtime.agents import ConnectorAgent
+from streams.runtime.worker import ROLES, Role, Worker
 from streams.settings import Settings
-from streams.worker import ROLES, Role, Worker
 
 READY_TIMEOUT_S = 30.0
 

@@ -34,13 +34,13 @@ from aiokafka import AIOKafkaProducer
 
 from devkit.demo.ids import account_id_for
 from planner import Pipeline, Profile
-from streams.catalog import load_catalog
 from streams.engine.adaptive.gate import PriorityGate
 from streams.engine.adaptive.priority import PathPredictor
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topicreader import TopicCollector
+from streams.liveconfig.catalog import load_catalog
+from streams.runtime.worker import Worker
 from streams.settings import Settings
-from streams.topicreader import TopicCollector
-from streams.worker import Worker
 from tests.integration.runtime.conftest import Upstreams
 from tests.support.waiting import until
 from tests.support.workers import connector_agent, running_worker

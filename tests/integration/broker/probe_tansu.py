@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from devkit.brokers import TansuBroker
-from streams.topics import TopicSpec, ensure_topics
+from streams.kafka.topics import TopicSpec, ensure_topics
 
 PAYLOAD = b'{"request_id":"r-000001","task":"orders","keys":{"customer_id":"C042"}}'
 

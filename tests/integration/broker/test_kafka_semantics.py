@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.partitioner import murmur2
 
-from streams.topics import TopicSpec, ensure_topics
+from streams.kafka.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from devkit.brokers import BrokerError, TansuBroker
-from streams.topics import describe_partitions
+from streams.kafka.topics import describe_partitions
 
 pytestmark = pytest.mark.integration
 

@@ -25,10 +25,10 @@ from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 
 from devkit.brokers import TansuBroker
-from streams.kafka import make_consumer, make_producer
+from streams.kafka.factory import make_consumer, make_producer
+from streams.kafka.topicreader import TopicCollector
+from streams.kafka.topics import TopicSpec, describe_partitions, ensure_topics
 from streams.settings import SaslMechanism, Settings
-from streams.topicreader import TopicCollector
-from streams.topics import TopicSpec, describe_partitions, ensure_topics
 from tests.integration.broker.secure_front import ScramUser, SecuredBroker, TlsFiles, make_tls_files
 from tests.integration.runtime.conftest import Upstreams, upstreams
 

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.topics import TopicSpec, describe_partitions, ensure_topics
+from streams.kafka.topics import TopicSpec, describe_partitions, ensure_topics
 
 
 def test_topic_spec_rejects_invalid_names_and_counts() -> None:
@@ -47,7 +47,7 @@ async def test_existing_topic_with_fewer_partitions_is_kept_with_a_warning(
 ) -> None:
     name = f"narrow-{unique_name}"
     await ensure_topics(kafka_bootstrap, [TopicSpec(name=name, partitions=2)])
-    with caplog.at_level(logging.WARNING, logger="streams.topics"):
+    with caplog.at_level(logging.WARNING, logger="streams.kafka.topics"):
         created = await ensure_topics(kafka_bootstrap, [TopicSpec(name=name, partitions=8)])
     assert created == []
     assert await describe_partitions(kafka_bootstrap, name) == 2

@@ -8,9 +8,9 @@ import time
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from streams.kafka.topicreader import WholeTopic
+from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
-from streams.topicreader import WholeTopic
-from streams.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 

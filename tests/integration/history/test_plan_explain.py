@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from streams.cli import app
 from streams.engine.history import History
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
 from streams.runtime.statstopic import StatsOptions, StatsSync
 from streams.settings import Settings
 

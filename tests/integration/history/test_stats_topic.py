@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.engine.history import History, HistoryKey
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
 from streams.runtime.statstopic import StatsOptions, StatsSync
 from streams.settings import Settings
 from tests.support.waiting import until

@@ -42,10 +42,10 @@ import yaml
 from aiokafka.structs import RecordMetadata
 
 from devkit.demo import DemoServer, DemoSettings
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topicreader import Received, TopicCollector
+from streams.kafka.topics import describe_partitions
 from streams.settings import Settings
-from streams.topicreader import Received, TopicCollector
-from streams.topics import describe_partitions
 from tests.support.environment import inherited_env
 
 REPO = Path(__file__).resolve().parents[3]

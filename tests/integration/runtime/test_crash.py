@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import pytest
 from aiokafka import TopicPartition
 
-from streams.agents.planner import results_partition
-from streams.client import produce_requests
-from streams.kafka import make_consumer
+from streams.kafka.factory import make_consumer
+from streams.kafka.requestclient import produce_requests
+from streams.runtime.agents.planner import results_partition
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from tests.integration.runtime.conftest import Runtime, Upstreams

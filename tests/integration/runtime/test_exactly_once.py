@@ -35,11 +35,11 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from streams import kafka
-from streams.catalog import load_catalog
-from streams.client import produce_requests
+from streams.kafka import factory
+from streams.kafka.requestclient import produce_requests
+from streams.liveconfig.catalog import load_catalog
+from streams.runtime.worker import Worker
 from streams.settings import Settings
-from streams.worker import Worker
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from conftest import Runtime, TopicCollector, Upstreams
@@ -147,14 +147,18 @@ def mock_cluster_clients(monkeypatch: pytest.MonkeyPatch) -> None:
             await producer.stop()
         return []
 
-    make_consumer = kafka.make_consumer
+    make_consumer = factory.make_consumer
 
     def lenient_consumer(*args: Any, **kwargs: Any) -> AIOKafkaConsumer:
         return make_consumer(*args, **kwargs, check_crcs=False)
 
-    for module in ("streams.worker", "streams.runtime.statstopic", "streams.configsync"):
+    for module in ("streams.runtime.worker", "streams.runtime.statstopic", "streams.liveconfig.configsync"):
         monkeypatch.setattr(f"{module}.ensure_topics", auto_create)
-    for module in ("streams.agents.base", "streams.runtime.statstopic", "streams.configsync"):
+    for module in (
+        "streams.runtime.agents.base",
+        "streams.runtime.statstopic",
+        "streams.liveconfig.configsync",
+    ):
         monkeypatch.setattr(f"{module}.make_consumer", lenient_consumer)
 
 
@@ -213,7 +217,7 @@ async def read_profiles(
     """Every profile of ``topic`` for the ids in ``want``, once each has one (and a short grace)."""
     async with AIOKafkaProducer(bootstrap_servers=settings.bootstrap) as producer:
         tps = [TopicPartition(topic, p) for p in await producer.partitions_for(topic)]
-    consumer = kafka.make_consumer(settings, group_id=None, check_crcs=False)
+    consumer = factory.make_consumer(settings, group_id=None, check_crcs=False)
     await consumer.start()
     found: dict[str, list[dict[str, Any]]] = {}
     try:
@@ -404,8 +408,8 @@ async def test_one_transaction_commits_the_offsets_of_every_consumer_group(
     """
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from streams.topics import TopicSpec, ensure_topics
-    from streams.transactions import TransactionalProducer, TransactionGate
+    from streams.kafka.topics import TopicSpec, ensure_topics
+    from streams.runtime.transactions import TransactionalProducer, TransactionGate
 
     topic = f"{unique_name}.in"
     await ensure_topics(transactional_broker, [TopicSpec(name=topic, partitions=1)])
@@ -444,9 +448,9 @@ async def test_committed_offsets_read_right_after_a_commit_are_that_commits(
     previous ones meanwhile (68 of 100 reads here once), so a worker that
     commits at a rebalance and reads its offsets back replayed its last batch.
     """
-    from streams.stableoffsets import ReadCommittedConsumer
-    from streams.topics import TopicSpec, ensure_topics
-    from streams.transactions import TransactionalProducer, TransactionGate
+    from streams.kafka.stableoffsets import ReadCommittedConsumer
+    from streams.kafka.topics import TopicSpec, ensure_topics
+    from streams.runtime.transactions import TransactionalProducer, TransactionGate
 
     topic, group = f"{unique_name}.in", f"{unique_name}.group"
     await ensure_topics(transactional_broker, [TopicSpec(name=topic, partitions=1)])
@@ -478,8 +482,8 @@ async def test_read_committed_consumer_reads_offsets_committed_without_a_transac
     kafka_bootstrap: str, unique_name: str
 ) -> None:
     """The stable offset fetch also serves plain commits, on every broker the tests run on."""
-    from streams.stableoffsets import ReadCommittedConsumer
-    from streams.topics import TopicSpec, ensure_topics
+    from streams.kafka.stableoffsets import ReadCommittedConsumer
+    from streams.kafka.topics import TopicSpec, ensure_topics
 
     topic, group = f"{unique_name}.in", f"{unique_name}.group"
     await ensure_topics(kafka_bootstrap, [TopicSpec(name=topic, partitions=2)])

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
 
 from .conftest import PIPELINE, Runtime
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from planner import Profile
-from streams.catalog import load_catalog
 from streams.engine.inprocess import InProcessEngine
+from streams.liveconfig.catalog import load_catalog
 
 from .conftest import REPO, Upstreams, _graphfetch_command
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from planner import parse_pipeline
-from streams.configtopic import ActiveRecord, VersionRecord, now_iso, publish_records
+from streams.liveconfig.configtopic import ActiveRecord, VersionRecord, now_iso, publish_records
 
 from .conftest import PIPELINE, Runtime
 

@@ -28,12 +28,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from devkit.demo.server import DemoServer
 from devkit.demo.settings import DemoSettings
 from planner import Profile, parse_pipeline
-from streams.catalog import load_catalog
 from streams.engine.inprocess import InProcessEngine
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topicreader import TopicCollector
+from streams.liveconfig.catalog import load_catalog
 from streams.settings import Settings
 from streams.telemetry import tracing
-from streams.topicreader import TopicCollector
 from tests.support.workers import running_worker
 
 pytestmark = pytest.mark.integration

@@ -35,11 +35,11 @@ from opentelemetry.trace import SpanKind
 
 from devkit.demo.server import DemoServer
 from devkit.demo.settings import DemoSettings
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topicreader import TopicCollector
+from streams.kafka.topics import describe_partitions
 from streams.settings import Settings
 from streams.telemetry.tracing import headers_for
-from streams.topicreader import TopicCollector
-from streams.topics import describe_partitions
 from tests.support.environment import inherited_env
 from tests.support.jaeger import Jaeger, JaegerNotBuilt, running_jaeger
 

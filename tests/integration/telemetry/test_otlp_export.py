@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from devkit.demo.server import DemoServer
 from devkit.demo.settings import DemoSettings
-from streams.client import produce_requests, wait_for_profile
+from streams.kafka.requestclient import produce_requests, wait_for_profile
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration

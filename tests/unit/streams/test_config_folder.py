@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.catalog import load_catalog
-from streams.configsync import ConfigSync
+from streams.liveconfig.catalog import load_catalog
+from streams.liveconfig.configsync import ConfigSync
+from streams.liveconfig.store import PipelineStore
 from streams.settings import Settings
-from streams.store import PipelineStore
 from tests.support.waiting import until
 
 CONFIGS = Path(__file__).parents[3] / "configs"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from planner import RequestError
 from streams.events import RequestEvent
-from streams.intake import decode_request
+from streams.runtime.intake import decode_request
 
 LIMITS = {"max_bytes": 1_000_000, "max_fields": 8, "max_keys": 4}
 

@@ -33,7 +33,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from streams.agents.ledger import RequestLedger
+from streams.runtime.agents.ledger import RequestLedger
 
 Kind = Literal["accepted", "result", "completed"]
 

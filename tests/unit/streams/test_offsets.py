@@ -6,7 +6,7 @@ from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.offsets import OffsetTracker, PartitionOffsets
+from streams.runtime.offsets import OffsetTracker, PartitionOffsets
 
 TP0 = TopicPartition("tasks", 0)
 TP1 = TopicPartition("tasks", 1)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from streams.transactions import TransactionFailedError, TransactionGate
+from streams.runtime.transactions import TransactionFailedError, TransactionGate
 
 
 def opened() -> TransactionGate:

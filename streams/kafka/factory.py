@@ -5,8 +5,8 @@ that some brokers lack: the producer is not idempotent (Tansu's InitProducerId
 fails), consumers commit manually, and the fetch wait is short because Tansu
 answers a fetch only after it. With ``exactly_once`` consumers read only
 committed records, and a group's committed offsets only once no transaction
-holds them (:mod:`streams.stableoffsets`); the transactional producer is built
-in :mod:`streams.transactions` from :func:`producer_options`.
+holds them (:mod:`streams.kafka.stableoffsets`); the transactional producer is built
+in :mod:`streams.runtime.transactions` from :func:`producer_options`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.kafka.stableoffsets import ReadCommittedConsumer
 from streams.settings import Settings
-from streams.stableoffsets import ReadCommittedConsumer
 
 # Room for a dead letter that carries the largest accepted request plus its reason.
 _PRODUCER_HEADROOM = 2

@@ -179,7 +179,7 @@ class ReadCommittedConsumer(AIOKafkaConsumer):  # type: ignore[misc]
     The consumer builds its group coordinator in :meth:`start` and the
     coordinator's first fetch follows at once, so the coordinator is given its
     behaviour as it is stored (the same class swap as
-    :class:`streams.transactions.TransactionalProducer`'s).
+    :class:`streams.runtime.transactions.TransactionalProducer`'s).
     """
 
     @property

@@ -3,7 +3,7 @@
 :class:`WholeTopic` reads every partition of a topic (or those named) from its
 beginning, or from a time, in batches. It is the reader of the config topic
 (history and live follow), the stats topic, ``graphfetch tail`` and
-:func:`streams.client.read_topic`, and of the background collectors below that
+:func:`streams.kafka.requestclient.read_topic`, and of the background collectors below that
 the tests, ``graphfetch chaos`` and the bench count profiles with. A read
 without ``idle_s`` follows the topic for ever; with it, it ends once no record
 came for that long: end offsets are not trusted (not every broker reports
@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from streams.kafka import make_consumer
+from streams.kafka.factory import make_consumer
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

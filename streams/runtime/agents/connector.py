@@ -25,14 +25,14 @@ from opentelemetry.trace import Span
 from pydantic import ValidationError
 
 from planner import Failure, Outcome, Pipeline
-from streams.agents.base import Agent, AgentContext, Record, coordinates
-from streams.agents.delivery import Outgoing
 from streams.engine.adaptive.gate import PriorityGate
 from streams.engine.adaptive.priority import PathPredictor
 from streams.engine.execution import execute_under
 from streams.engine.outcomes import now_ms
 from streams.events import ResultEvent, TaskEvent
-from streams.offsets import OffsetTracker
+from streams.runtime.agents.base import Agent, AgentContext, Record, coordinates
+from streams.runtime.agents.delivery import Outgoing
+from streams.runtime.offsets import OffsetTracker
 from streams.telemetry import metrics
 from streams.telemetry.tracing import (
     context_from,

@@ -17,10 +17,10 @@ from typing import Any
 
 from opentelemetry import trace
 
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topicreader import WholeTopic
 from streams.settings import Settings
 from streams.telemetry.tracing import headers_for, tracer
-from streams.topicreader import WholeTopic
 
 _COUNTER = re.compile(r"\{i(?::0(\d+)d)?\}")
 
@@ -105,7 +105,7 @@ async def read_topic(
     settings: Settings, topic: str, *, follow: bool, idle_s: float = 1.0, since_ms: int | None = None
 ) -> AsyncIterator[tuple[bytes | None, bytes | None]]:
     """Yield (key, value) of the records of ``topic`` (from ``since_ms`` or the beginning); without
-    ``follow``, stop once no record arrived for ``idle_s`` (see :class:`~streams.topicreader.WholeTopic`)."""
+    ``follow``, stop once no record arrived for ``idle_s`` (see :class:`~streams.kafka.topicreader.WholeTopic`)."""
     async with WholeTopic(settings, topic, since_ms=since_ms) as reader:
         async for records in reader.batches(idle_s=None if follow else idle_s):
             for record in records:

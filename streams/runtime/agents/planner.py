@@ -19,11 +19,11 @@ from opentelemetry import trace
 
 from planner import RequestError, RequestState, plan_request
 from planner.profile import iso_ms
-from streams.agents.base import Agent, AgentContext, Record, coordinates
-from streams.agents.delivery import Outgoing
 from streams.engine.outcomes import now_ms
 from streams.events import AcceptedEvent, DeadLetter, RecordCoordinates, TaskEvent
-from streams.intake import decode_request, derived_request_id
+from streams.runtime.agents.base import Agent, AgentContext, Record, coordinates
+from streams.runtime.agents.delivery import Outgoing
+from streams.runtime.intake import decode_request, derived_request_id
 from streams.telemetry import metrics
 from streams.telemetry.tracing import context_from, dispatch_span_headers, headers_for, record_skip, traced
 

@@ -13,12 +13,17 @@ import logging
 from collections.abc import Callable
 
 from planner import ConfigError, Pipeline
-from streams.catalog import load_catalog_reporting, parse_checked
-from streams.configtopic import ActiveRecord, VersionRecord, config_topic_spec, decode_config_record
+from streams.kafka.topicreader import WholeTopic
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.liveconfig.catalog import load_catalog_reporting, parse_checked
+from streams.liveconfig.configtopic import (
+    ActiveRecord,
+    VersionRecord,
+    config_topic_spec,
+    decode_config_record,
+)
+from streams.liveconfig.store import PipelineStore
 from streams.settings import Settings
-from streams.store import PipelineStore
-from streams.topicreader import WholeTopic
-from streams.topics import TopicSpec, ensure_topics
 
 log = logging.getLogger(__name__)
 Count = Callable[[str], None]

@@ -7,7 +7,7 @@ With exactly-once processing the worker's :class:`TransactionCoordinator` commit
 instead, the offsets of every agent together with the records they sent.
 
 Agents send through :meth:`Agent.send` (the policy for a failed send is in
-:mod:`streams.agents.delivery`) and run work that finishes later with
+:mod:`streams.runtime.agents.delivery`) and run work that finishes later with
 :meth:`Agent.spawn`. Work that fails, in :meth:`Agent.handle` or spawned, stops
 the agent and the worker with it: its offsets stay unfinished, and the member
 that takes its partitions over replays them from the committed offsets.
@@ -29,14 +29,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from streams.agents.delivery import Outgoing, SendRetry, send_all
 from streams.engine.adaptive.fetcher import AdaptiveFetcher
 from streams.engine.sources import SourcePool
-from streams.kafka import make_consumer
+from streams.kafka.factory import make_consumer
+from streams.liveconfig.store import PipelineStore
+from streams.runtime.agents.delivery import Outgoing, SendRetry, send_all
+from streams.runtime.transactions import TransactionCoordinator
 from streams.settings import Settings
-from streams.store import PipelineStore
 from streams.telemetry import metrics
-from streams.transactions import TransactionCoordinator
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]

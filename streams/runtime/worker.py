@@ -23,18 +23,18 @@ from typing import Any, Literal
 
 from connectors import default_registry
 from planner import Pipeline
-from streams.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
-from streams.configsync import ConfigSync
-from streams.configtopic import config_topic_spec
 from streams.engine.adaptive.fetcher import AdaptiveFetcher
 from streams.engine.sources import SourcePool
 from streams.heap import freeze_startup_heap
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.liveconfig.configsync import ConfigSync
+from streams.liveconfig.configtopic import config_topic_spec
+from streams.liveconfig.store import PipelineStore
+from streams.runtime.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
 from streams.runtime.statstopic import StatsOptions, StatsSync, default_worker_id, stats_topic_spec
+from streams.runtime.transactions import TransactionCoordinator
 from streams.settings import Settings
-from streams.store import PipelineStore
-from streams.topics import TopicSpec, ensure_topics
-from streams.transactions import TransactionCoordinator
 
 log = logging.getLogger(__name__)
 Role = Literal["planner", "connector", "aggregator"]

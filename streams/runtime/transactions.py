@@ -52,7 +52,7 @@ from aiokafka.producer.transaction_manager import TransactionManager
 from aiokafka.structs import OffsetAndMetadata, RecordMetadata
 
 from planner.errors import GraphfetchError
-from streams.kafka import producer_options
+from streams.kafka.factory import producer_options
 from streams.settings import Settings
 
 __all__ = [

@@ -21,10 +21,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from planner.profile import iso_ms
-from streams.kafka import make_producer
+from streams.kafka.factory import make_producer
+from streams.kafka.topicreader import WholeTopic
+from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
-from streams.topicreader import WholeTopic
-from streams.topics import TopicSpec, ensure_topics
 
 VERSION_PREFIX = "version/"
 ACTIVE_PREFIX = "active/"

@@ -8,7 +8,7 @@ partition (after a crash, a rebalance, or lost state) rebuilds every unfinished
 request by replaying from there. While replaying, profiles are held back until
 the partition is caught up, and a ``completed`` marker met on the way discards
 them: a request is answered once. That bookkeeping is a pure
-:class:`~streams.agents.ledger.RequestLedger` per partition; this agent decodes,
+:class:`~streams.runtime.agents.ledger.RequestLedger` per partition; this agent decodes,
 drives the state machines and does the sends.
 """
 
@@ -29,11 +29,11 @@ from pydantic import ValidationError
 from planner import Emission, GraphfetchError, NodeError, Profile, RequestState, Step, Timing, graph_shape
 from planner.graph import Plan
 from planner.profile import iso_ms
-from streams.agents.base import Agent, AgentContext, Record, coordinates
-from streams.agents.delivery import Outgoing
-from streams.agents.ledger import RequestLedger
 from streams.engine.outcomes import now_ms
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
+from streams.runtime.agents.base import Agent, AgentContext, Record, coordinates
+from streams.runtime.agents.delivery import Outgoing
+from streams.runtime.agents.ledger import RequestLedger
 from streams.telemetry import metrics
 from streams.telemetry.tracing import (
     context_from,

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from streams.offsets import PartitionOffsets
+from streams.runtime.offsets import PartitionOffsets
 
 __all__ = ["FINISHED_REMEMBERED", "RequestLedger"]
 
