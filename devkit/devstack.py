@@ -20,7 +20,7 @@ from devkit.brokers import choose_kind, local_broker
 from devkit.demo.server import DemoServer
 from devkit.demo.settings import DemoSettings
 from planner import Pipeline
-from streams.cli_options import BrokerKind
+from streams.cli.shared_options import BrokerKind
 from streams.kafka.requestclient import produce_requests, wait_for_profile
 from streams.runtime.worker import Worker
 from streams.settings import Settings

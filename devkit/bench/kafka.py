@@ -41,7 +41,7 @@ def worker_command() -> list[str]:
     script = Path(sys.executable).with_name("graphfetch")
     if script.exists():
         return [str(script), "worker"]
-    return [sys.executable, "-c", "from streams.cli import main; main()", "worker"]
+    return [sys.executable, "-c", "from streams.cli.main import main; main()", "worker"]
 
 
 class KafkaRuntime:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from streams.cli_options import BrokerKind
+from streams.cli.shared_options import BrokerKind
 
 RuntimeName = Literal["floor", "inprocess", "kafka"]
 RUNTIMES: tuple[RuntimeName, ...] = ("floor", "inprocess", "kafka")

@@ -21,7 +21,7 @@ from pathlib import Path
 from devkit.brokers.kafka import KafkaBroker, kafka_available
 from devkit.brokers.process import BrokerError, ChildBroker
 from devkit.brokers.tansu import TansuBroker
-from streams.cli_options import BrokerKind
+from streams.cli.shared_options import BrokerKind
 
 __all__ = [
     "BrokerError",

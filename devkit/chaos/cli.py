@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from devkit.chaos.guarantees import Guarantee, UnsupportedGuarantee, broker_for
 from devkit.chaos.scenarios import SCENARIOS
-from streams.cli_options import BrokerKind, BrokerKindOption
+from streams.cli.shared_options import BrokerKind, BrokerKindOption
 
 _FILE_WIDTH = 180
 

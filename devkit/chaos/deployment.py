@@ -46,7 +46,7 @@ from devkit.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee
 from devkit.chaos.layouts import Layout
 from devkit.chaos.ledger import ProfileLedger
 from devkit.chaos.stream import send_probe
-from streams.cli_options import BrokerKind
+from streams.cli.shared_options import BrokerKind
 from streams.kafka.topics import ensure_topics
 from streams.runtime.worker import topic_specs
 from streams.settings import Settings

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from devkit.brokers import choose_kind
 from devkit.brokers.kafka import kafka_available
-from streams.cli_options import BrokerKind
+from streams.cli.shared_options import BrokerKind
 
 EXACTLY_ONCE_DEFAULTS: Mapping[str, int] = {"timeout_ms": 5_000, "deadline_ms": 30_000}
 """customer360's ``defaults`` under exactly-once (as in tests/integration/runtime/test_exactly_once.py):

@@ -30,7 +30,7 @@ from devkit.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee, broker_for
 from devkit.chaos.scenarios import SCENARIOS, FaultTarget, Scenario
 from devkit.chaos.stream import RequestStream
 from devkit.chaos.upstream import UpstreamControl
-from streams.cli_options import BrokerKind
+from streams.cli.shared_options import BrokerKind
 
 _RSS_EVERY_S = 0.5
 _WARM_ROUND_S = 1.0

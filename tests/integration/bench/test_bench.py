@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devkit.bench import BenchOptions, BenchReport, Sizes, run_bench, write_outputs
-from streams.cli import app
+from streams.cli.main import app
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from devkit.brokers.kafka import kafka_available
 from devkit.chaos.runner import ChaosReport
-from streams.cli import app
+from streams.cli.main import app
 
 pytestmark = [
     pytest.mark.integration,

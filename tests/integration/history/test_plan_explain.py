@@ -8,7 +8,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from streams.cli import app
+from streams.cli.main import app
 from streams.engine.history import History
 from streams.kafka.factory import make_producer
 from streams.runtime.statstopic import StatsOptions, StatsSync

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from devkit.chaos import guarantees
 from devkit.chaos.figures import ScenarioFigures, summarise
 from devkit.chaos.guarantees import Guarantee, allowed_duplicates, broker_for
-from streams.cli import app
-from streams.cli_options import BrokerKind
+from streams.cli.main import app
+from streams.cli.shared_options import BrokerKind
 
 
 def test_chaos_refuses_exactly_once_on_tansu_in_one_line() -> None:

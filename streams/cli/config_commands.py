@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from planner import ConfigError, config_files
-from streams.cli_options import BootstrapOption
+from streams.cli.shared_options import BootstrapOption
 from streams.liveconfig.catalog import parse_checked
 from streams.liveconfig.configtopic import (
     ActiveRecord,

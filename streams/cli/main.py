@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 
 from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
-from streams.cli_options import BootstrapOption, BrokerKind, BrokerKindOption
-from streams.configcli import config_app
+from streams.cli.config_commands import config_app
+from streams.cli.plan_formats import RENDERERS, PlanFormat
+from streams.cli.shared_options import BootstrapOption, BrokerKind, BrokerKindOption
 from streams.liveconfig.catalog import load_catalog
-from streams.render import RENDERERS, PlanFormat
 from streams.settings import Settings
 
 app = typer.Typer(
@@ -132,8 +132,8 @@ def plan(
         return
     from aiokafka.errors import KafkaError
 
+    from streams.cli.explain import explain_text, read_history
     from streams.engine.history import History
-    from streams.explain import explain_text, read_history
 
     try:
         history = asyncio.run(read_history(settings))
@@ -199,7 +199,7 @@ def worker(
     """Run agents against a Kafka cluster; any number of workers can run side by side."""
     from aiokafka.errors import KafkaConnectionError
 
-    from streams.runner import run_service, setup_logging
+    from streams.cli.service_runner import run_service, setup_logging
     from streams.runtime.transactions import TransactionsUnsupportedError
     from streams.runtime.worker import Worker, parse_roles
     from streams.telemetry.metrics import setup_metrics
@@ -362,7 +362,7 @@ def dev(
         from devkit.devstack import DevOptions, DevStack
     except ModuleNotFoundError as exc:
         raise needs_dev_extra("dev", exc) from None
-    from streams.runner import run_service, setup_logging
+    from streams.cli.service_runner import run_service, setup_logging
     from streams.telemetry.tracing import setup_tracing
 
     setup_logging(log_level)
