@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from devkit.brokers import choose_kind, local_broker
 from devkit.demo.server import DemoServer
-from devkit.demo.settings import DemoSettings
+from devkit.demo.server_settings import DemoSettings
 from planner import Pipeline
 from streams.cli.shared_options import BrokerKind
 from streams.kafka.requestclient import produce_requests, wait_for_profile

@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from devkit.brokers import KafkaBroker, TansuBroker
-from devkit.brokers.kafka import kafka_available
+from devkit.brokers.apache_kafka import kafka_available
 
 # Property tests judge answers, never speed: on a shared two-core machine a draw
 # can stall for a second (another test's processes, a collection), and

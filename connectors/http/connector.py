@@ -13,7 +13,7 @@ from connectors.base import Connector
 from connectors.errors import BadResponse, ConnectorNotReady, InvalidRequest
 from connectors.http.errors import error_for_exception, error_for_status
 from connectors.http.request import HttpRequest
-from connectors.http.settings import HttpSettings
+from connectors.http.source_config import HttpSettings
 
 TEMPLATE = re.compile(r"\{[^{}]*\}")
 """A ``{expression}`` of the planner's templates, replaced by a stand-in when checking a config."""

@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from connectors.http.settings import check_header
+from connectors.http.source_config import check_header
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None

@@ -2,6 +2,6 @@
 
 from connectors.sql.connector import SqlConnector
 from connectors.sql.request import SqlRequest
-from connectors.sql.settings import SqlSettings
+from connectors.sql.source_config import SqlSettings
 
 __all__ = ["SqlConnector", "SqlRequest", "SqlSettings"]

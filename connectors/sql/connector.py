@@ -16,7 +16,7 @@ from connectors.base import Connector
 from connectors.errors import ConnectorNotReady, InvalidRequest
 from connectors.sql.errors import error_for_exception
 from connectors.sql.request import SqlRequest
-from connectors.sql.settings import SqlSettings
+from connectors.sql.source_config import SqlSettings
 from connectors.sql.values import row_to_json
 
 

@@ -8,7 +8,7 @@ sequence in one run. :func:`run_bench` measures, :func:`write_outputs` saves
 
 from devkit.bench.errors import BenchError
 from devkit.bench.options import FULL, QUICK, BenchOptions, Sizes, parse_only
-from devkit.bench.render import print_report, report_console
+from devkit.bench.report_tables import print_report, report_console
 from devkit.bench.results import BenchReport
 from devkit.bench.suite import run_bench, write_outputs
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from devkit.bench.context import BenchContext, Collected, SweepFigures
 from devkit.bench.hops import probe_hops
-from devkit.bench.kafka import KafkaRuntime
+from devkit.bench.kafka_runtime import KafkaRuntime
 from devkit.bench.load import RUNTIME, LoadStep, step_up
 from devkit.bench.measure import sequential, windowed
-from devkit.bench.memory import memory_per_request
+from devkit.bench.memory_per_request import memory_per_request
 from devkit.bench.processes import busy_cores, cpu_seconds, machine_busy_seconds
 from devkit.bench.results import Startup
 from devkit.bench.workloads import CUSTOMER360, CUSTOMER360_HOLD, CUSTOMER360_NULL, Workload

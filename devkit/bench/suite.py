@@ -17,8 +17,8 @@ from pathlib import Path
 
 import yaml
 
-from devkit.bench.adaptive import planned_steps as adaptive_steps
-from devkit.bench.adaptive import run_adaptive
+from devkit.bench.adaptive_effects import planned_steps as adaptive_steps
+from devkit.bench.adaptive_effects import run_adaptive
 from devkit.bench.context import BenchContext, Collected
 from devkit.bench.errors import BenchError
 from devkit.bench.local import planned_steps as local_steps

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devkit.brokers.kafka import KafkaBroker, kafka_available
+from devkit.brokers.apache_kafka import KafkaBroker, kafka_available
 from devkit.brokers.process import BrokerError, ChildBroker
 from devkit.brokers.tansu import TansuBroker
 from streams.cli.shared_options import BrokerKind

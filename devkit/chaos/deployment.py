@@ -36,7 +36,7 @@ from types import TracebackType
 import yaml
 
 from connectors import default_registry
-from devkit.bench.kafka import worker_command
+from devkit.bench.kafka_runtime import worker_command
 from devkit.bench.processes import Child, rss_bytes
 from devkit.bench.suite import default_pipeline_file
 from devkit.bench.upstreams import SOURCE_VARIABLES
@@ -44,7 +44,7 @@ from devkit.bench.workloads import customer360, load_workload_pipelines, write_c
 from devkit.brokers import ChildBroker, local_broker
 from devkit.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee
 from devkit.chaos.layouts import Layout
-from devkit.chaos.ledger import ProfileLedger
+from devkit.chaos.profile_ledger import ProfileLedger
 from devkit.chaos.stream import send_probe
 from streams.cli.shared_options import BrokerKind
 from streams.kafka.topics import ensure_topics

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from devkit.bench.stats import percentile
 from devkit.chaos.guarantees import Guarantee, allowed_duplicates
-from devkit.chaos.ledger import Seen
+from devkit.chaos.profile_ledger import Seen
 from devkit.chaos.stream import Sent
 
 _BUCKET_S = 1.0

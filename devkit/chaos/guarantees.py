@@ -14,7 +14,7 @@ import enum
 from collections.abc import Mapping
 
 from devkit.brokers import choose_kind
-from devkit.brokers.kafka import kafka_available
+from devkit.brokers.apache_kafka import kafka_available
 from streams.cli.shared_options import BrokerKind
 
 EXACTLY_ONCE_DEFAULTS: Mapping[str, int] = {"timeout_ms": 5_000, "deadline_ms": 30_000}

@@ -26,7 +26,7 @@ tests elsewhere compute expected values with :func:`account_id_for`,
 """
 
 from devkit.demo.app import create_app
-from devkit.demo.cli import main
+from devkit.demo.command_line import main
 from devkit.demo.data import (
     CREDIT_THRESHOLD,
     credit_score_for,
@@ -41,7 +41,7 @@ from devkit.demo.data import (
 from devkit.demo.ids import account_id_for, customer_id_for, customer_id_for_account
 from devkit.demo.seed import seed_database
 from devkit.demo.server import DemoServer, DemoServerError, serve
-from devkit.demo.settings import SERVICES, DemoSettings, FaultSettings
+from devkit.demo.server_settings import SERVICES, DemoSettings, FaultSettings
 
 __all__ = [
     "CREDIT_THRESHOLD",

@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from devkit.demo.catalog import Catalog
+from devkit.demo.call_counts import StatsBook
 from devkit.demo.control import control_routes
 from devkit.demo.data import Order, total_spent
 from devkit.demo.faults import FaultInjector
 from devkit.demo.middleware import FaultMiddleware
-from devkit.demo.settings import DemoSettings
-from devkit.demo.stats import StatsBook
+from devkit.demo.served_catalog import Catalog
+from devkit.demo.server_settings import DemoSettings
 
 
 def _error(status: int, message: str, *, headers: Mapping[str, str] | None = None) -> JSONResponse:

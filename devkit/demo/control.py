@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from devkit.demo.call_counts import StatsBook
 from devkit.demo.faults import FaultInjector
-from devkit.demo.settings import DEFAULT_FAULTS, SERVICES
-from devkit.demo.stats import StatsBook
+from devkit.demo.server_settings import DEFAULT_FAULTS, SERVICES
 
 
 def _error(status: int, message: str) -> JSONResponse:

@@ -7,7 +7,7 @@ expect with these functions. Generated records are frozen and cached
 (bounded), so serving them costs no recomputation.
 
 Functions here accept any well-formed id; whether the id belongs to the
-customers a server was started with is :mod:`devkit.demo.catalog`'s concern.
+customers a server was started with is :mod:`devkit.demo.served_catalog`'s concern.
 """
 
 from __future__ import annotations

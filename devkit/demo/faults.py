@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from devkit.demo.settings import SERVICES, DemoSettings, FaultSettings
+from devkit.demo.server_settings import SERVICES, DemoSettings, FaultSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from devkit.demo.settings import MAX_CUSTOMERS
+from devkit.demo.server_settings import MAX_CUSTOMERS
 
 _CUSTOMER: Final = re.compile(r"C(\d{5})")
 _ACCOUNT: Final = re.compile(r"A(\d{6})")

@@ -16,9 +16,9 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devkit.demo.call_counts import StatsBook
 from devkit.demo.faults import FaultInjector
-from devkit.demo.settings import SERVICES
-from devkit.demo.stats import StatsBook
+from devkit.demo.server_settings import SERVICES
 
 
 class _Wake(enum.Enum):

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from devkit.demo.data import credit_score_for, credit_updated_at
 from devkit.demo.ids import account_id_for, customer_id_for
-from devkit.demo.settings import MAX_CUSTOMERS
+from devkit.demo.server_settings import MAX_CUSTOMERS
 
 _metadata = MetaData()
 

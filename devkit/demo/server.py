@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from devkit.demo.app import create_app
 from devkit.demo.seed import display_url, seed_database
-from devkit.demo.settings import DemoSettings
+from devkit.demo.server_settings import DemoSettings
 
 _GRACEFUL_SHUTDOWN_S: Final = 5
 """Backstop: in-flight calls still running this long after stop() are cancelled."""

@@ -451,7 +451,7 @@ def demo_upstreams(ctx: typer.Context) -> None:
     --tail-factor, --down, --faults JSON; --help for details.
     """
     try:
-        from devkit.demo.cli import main as demo_main
+        from devkit.demo.command_line import main as demo_main
     except ModuleNotFoundError as exc:
         raise needs_dev_extra("demo-upstreams", exc) from None
 
@@ -539,7 +539,7 @@ def chaos(ctx: typer.Context) -> None:
     --progress/--no-progress; --help for details.
     """
     try:
-        from devkit.chaos.cli import app as chaos_app
+        from devkit.chaos.command import app as chaos_app
     except ModuleNotFoundError as exc:
         raise needs_dev_extra("chaos", exc) from None
     command = typer.main.get_command(chaos_app)

@@ -5,7 +5,7 @@ profile's lineage can explain where a value came from.
 """
 
 from streams.engine.cache.backends import CacheBackend, open_cache
-from streams.engine.cache.base import CacheHit, FetchCache, UncacheableValue
+from streams.engine.cache.fetch_cache import CacheHit, FetchCache, UncacheableValue
 from streams.engine.cache.keys import cache_key, canonical_json
 from streams.engine.cache.memory import MemoryCache
 from streams.engine.cache.redis import RedisCache

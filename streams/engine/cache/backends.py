@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from streams.engine.cache.base import FetchCache
+from streams.engine.cache.fetch_cache import FetchCache
 from streams.engine.cache.memory import DEFAULT_MAX_BYTES, MemoryCache
 from streams.engine.cache.redis import DEFAULT_URL, RedisCache
 

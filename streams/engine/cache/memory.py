@@ -7,7 +7,7 @@ expiry time, so one cache holds every TTL under one size bound. Expired
 entries are dropped on every store, and the least recently used ones go when
 the bound is reached.
 
-Values are kept as their JSON text (see :mod:`streams.engine.cache.base`): the size
+Values are kept as their JSON text (see :mod:`streams.engine.cache.fetch_cache`): the size
 bound counts real bytes, and each hit is decoded afresh.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from cachetools import TLRUCache
 
-from streams.engine.cache.base import CacheHit, age_of, check_ttl, dump_value
+from streams.engine.cache.fetch_cache import CacheHit, age_of, check_ttl, dump_value
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
@@ -45,7 +45,7 @@ def _size(entry: _Entry) -> int:
 
 
 class MemoryCache:
-    """A :class:`~streams.engine.cache.base.FetchCache` in this process's memory.
+    """A :class:`~streams.engine.cache.fetch_cache.FetchCache` in this process's memory.
 
     ``timer`` (monotonic seconds) measures ages and expiry, so a wall-clock
     step does not expire entries early or late; ``clock`` only dates them.

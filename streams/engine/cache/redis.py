@@ -27,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from streams.engine.cache.base import CacheHit, age_of, check_ttl, dump_value
+from streams.engine.cache.fetch_cache import CacheHit, age_of, check_ttl, dump_value
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ DEFAULT_PREFIX = "graphfetch:cache:"
 
 
 class RedisCache:
-    """A :class:`~streams.engine.cache.base.FetchCache` in Redis, shared by every worker using ``url``."""
+    """A :class:`~streams.engine.cache.fetch_cache.FetchCache` in Redis, shared by every worker using ``url``."""
 
     def __init__(
         self,

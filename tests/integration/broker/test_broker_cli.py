@@ -22,7 +22,7 @@ import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devkit.brokers.kafka import kafka_available
+from devkit.brokers.apache_kafka import kafka_available
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from devkit.brokers.kafka import kafka_available
+from devkit.brokers.apache_kafka import kafka_available
 from devkit.chaos.runner import ChaosReport
 from streams.cli.main import app
 

@@ -24,7 +24,7 @@ from aiokafka import TopicPartition
 
 from streams.kafka.factory import make_consumer
 from streams.kafka.requestclient import produce_requests
-from streams.runtime.agents.planner import results_partition
+from streams.runtime.agents.planner_agent import results_partition
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from tests.integration.runtime.conftest import Runtime, Upstreams

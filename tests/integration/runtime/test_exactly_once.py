@@ -155,7 +155,7 @@ def mock_cluster_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     for module in ("streams.runtime.worker", "streams.runtime.statstopic", "streams.liveconfig.configsync"):
         monkeypatch.setattr(f"{module}.ensure_topics", auto_create)
     for module in (
-        "streams.runtime.agents.base",
+        "streams.runtime.agents.agent",
         "streams.runtime.statstopic",
         "streams.liveconfig.configsync",
     ):

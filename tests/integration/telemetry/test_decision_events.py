@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devkit.demo.server import DemoServer
-from devkit.demo.settings import DemoSettings
+from devkit.demo.server_settings import DemoSettings
 from planner import Profile, parse_pipeline
 from streams.engine.inprocess import InProcessEngine
 from streams.kafka.factory import make_producer

@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
 from devkit.demo.server import DemoServer
-from devkit.demo.settings import DemoSettings
+from devkit.demo.server_settings import DemoSettings
 from streams.kafka.factory import make_producer
 from streams.kafka.topicreader import TopicCollector
 from streams.kafka.topics import describe_partitions

@@ -18,7 +18,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from devkit.demo.server import DemoServer
-from devkit.demo.settings import DemoSettings
+from devkit.demo.server_settings import DemoSettings
 from streams.kafka.requestclient import produce_requests, wait_for_profile
 from streams.settings import Settings
 

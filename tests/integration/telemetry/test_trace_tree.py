@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devkit.demo.server import DemoServer
-from devkit.demo.settings import DemoSettings
+from devkit.demo.server_settings import DemoSettings
 from streams.kafka.requestclient import wait_for_profile
 from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import Worker

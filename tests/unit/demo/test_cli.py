@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devkit.demo import FaultSettings
-from devkit.demo.cli import settings_from_args
+from devkit.demo.command_line import settings_from_args
 
 
 def test_no_flags_give_the_default_settings() -> None:

@@ -6,8 +6,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from devkit.demo import SERVICES, DemoSettings, FaultSettings
+from devkit.demo.call_counts import StatsBook
 from devkit.demo.faults import FaultInjector
-from devkit.demo.stats import StatsBook
 
 
 def test_default_knobs_describe_a_healthy_service() -> None:

@@ -21,7 +21,7 @@ from planner import RequestError, RequestState, plan_request
 from planner.profile import iso_ms
 from streams.engine.outcomes import now_ms
 from streams.events import AcceptedEvent, DeadLetter, RecordCoordinates, TaskEvent
-from streams.runtime.agents.base import Agent, AgentContext, Record, coordinates
+from streams.runtime.agents.agent import Agent, AgentContext, Record, coordinates
 from streams.runtime.agents.delivery import Outgoing
 from streams.runtime.intake import decode_request, derived_request_id
 from streams.telemetry import metrics

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from devkit.demo.seed import display_url
 from devkit.demo.server import DemoServer, DemoServerError
-from devkit.demo.settings import DEFAULT_FAULTS, DemoSettings
+from devkit.demo.server_settings import DEFAULT_FAULTS, DemoSettings
 
 _KNOB_FLAGS = (
     ("latency_ms", float, "delay added to every call"),

@@ -30,7 +30,7 @@ from streams.engine.adaptive.priority import PathPredictor
 from streams.engine.execution import execute_under
 from streams.engine.outcomes import now_ms
 from streams.events import ResultEvent, TaskEvent
-from streams.runtime.agents.base import Agent, AgentContext, Record, coordinates
+from streams.runtime.agents.agent import Agent, AgentContext, Record, coordinates
 from streams.runtime.agents.delivery import Outgoing
 from streams.runtime.offsets import OffsetTracker
 from streams.telemetry import metrics

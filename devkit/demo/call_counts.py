@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from devkit.demo.settings import SERVICES
+from devkit.demo.server_settings import SERVICES
 
 
 @dataclass(kw_only=True)

@@ -31,7 +31,7 @@ from planner.graph import Plan
 from planner.profile import iso_ms
 from streams.engine.outcomes import now_ms
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
-from streams.runtime.agents.base import Agent, AgentContext, Record, coordinates
+from streams.runtime.agents.agent import Agent, AgentContext, Record, coordinates
 from streams.runtime.agents.delivery import Outgoing
 from streams.runtime.agents.ledger import RequestLedger
 from streams.telemetry import metrics

@@ -62,8 +62,8 @@ def chaos(
         typer.echo(f"graphfetch chaos: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        from devkit.chaos.render import chaos_table, faults_legend, summary_lines
         from devkit.chaos.runner import Durations, chosen, run_chaos
+        from devkit.chaos.table import chaos_table, faults_legend, summary_lines
     except ImportError as exc:  # psutil comes with the dev extra
         raise typer.BadParameter(
             f"graphfetch chaos needs the dev extra ({exc.name} is not installed): pip install 'graphfetch[dev]'"
