@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from devkit.chaos.guarantees import Guarantee, UnsupportedGuarantee, broker_for
+from devkit.chaos.runner import Durations, chosen, run_chaos
 from devkit.chaos.scenarios import SCENARIOS
+from devkit.chaos.table import chaos_table, faults_legend, summary_lines
 from streams.cli.shared_options import BrokerKind, BrokerKindOption
 
 _FILE_WIDTH = 180
@@ -61,13 +63,6 @@ def chaos(
     except UnsupportedGuarantee as exc:
         typer.echo(f"graphfetch chaos: {exc}", err=True)
         raise typer.Exit(2) from None
-    try:
-        from devkit.chaos.runner import Durations, chosen, run_chaos
-        from devkit.chaos.table import chaos_table, faults_legend, summary_lines
-    except ImportError as exc:  # psutil comes with the dev extra
-        raise typer.BadParameter(
-            f"graphfetch chaos needs the dev extra ({exc.name} is not installed): pip install 'graphfetch[dev]'"
-        ) from None
     try:
         scenarios = chosen(scenario)
     except ValueError as exc:
