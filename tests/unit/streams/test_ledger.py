@@ -18,7 +18,7 @@ Checked, for every interleaving:
 - once everything is read and sent, the commit reaches the end of the
   partition, every request was answered at least once, and more than once only where the guarantees allow it: an answer in flight
   when its owner changed (the window between a profile and its marker,
-  README "Guarantees"), or a request replanned after its marker, whose
+  docs/guarantees.md), or a request replanned after its marker, whose
   duplicate ``accepted`` event a new owner meets without the marker, which
   lies before the committed offset.
 """
