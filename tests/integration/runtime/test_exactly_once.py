@@ -154,7 +154,7 @@ def mock_cluster_clients(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module in ("streams.worker", "streams.history.statstopic", "streams.configsync"):
         monkeypatch.setattr(f"{module}.ensure_topics", auto_create)
-    for module in ("streams.agents.base", "streams.history.statstopic", "streams.configsync"):
+    for module in ("streams.agents.base", "streams.topicreader"):
         monkeypatch.setattr(f"{module}.make_consumer", lenient_consumer)
 
 
