@@ -79,6 +79,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._agent = agent
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._agent.revoking(list(revoked))
         await self._agent.commit()
         await self._agent.revoked(list(revoked))
 
@@ -127,6 +128,9 @@ class Agent(abc.ABC):
 
     async def assigned(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Partitions were assigned to this member."""
+
+    async def revoking(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
+        """Partitions are about to be taken away: the last commit for them comes next."""
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Partitions are taken away (after a last commit)."""
