@@ -48,7 +48,7 @@ class Cache(_Model):
 
 class Adaptive(_Model):
     """Decisions learned from execution history. Unset fields inherit: node, then pipeline, then the
-    built-in default. Each default is on only where it is safe (see the README's adaptive section)."""
+    built-in default. Each default is on only where it is safe (see docs/adaptive.md)."""
 
     timeouts: bool | None = Field(
         None, description="Lower the attempt timeout to timeout_factor x the observed p99 (default off)."

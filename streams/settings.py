@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     )
     max_in_flight_tasks: int = Field(512, ge=1, description="Concurrent fetches per connector worker.")
     commit_interval_ms: int = Field(200, ge=10, description="How often finished offsets are committed.")
+    send_timeout_ms: int = Field(
+        30_000, ge=100, le=600_000, description="Longest one send waits for the broker's acknowledgement."
+    )
+    send_attempts: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Attempts of a send that fails with a retriable error (backoff 0.5 s doubling to 10 s); "
+        "then the worker stops and a successor replays its unfinished work.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="exactly_once: transactional sends and offsets, read_committed consumers (the broker "

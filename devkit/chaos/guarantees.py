@@ -52,7 +52,7 @@ def broker_for(guarantee: Guarantee, kind: BrokerKind) -> BrokerKind:
 
 
 def allowed_duplicates(*, guarantee: Guarantee, crash: bool, in_flight_at_fault: int) -> int:
-    """How many duplicated requests a run may show within the README's guarantee.
+    """How many duplicated requests a run may show within the guarantee of docs/guarantees.md.
 
     At-least-once: after a crash (a SIGKILL, a freeze past the session timeout)
     each request in flight at the fault may be answered twice; otherwise none.

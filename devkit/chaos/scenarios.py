@@ -3,7 +3,7 @@
 A scenario injects one fault into a serving deployment and clears it after
 ``fault_s`` seconds (the runner clears it even when the run is interrupted,
 so a broker is never left frozen). Its ``crash`` flag says whether the
-README's at-least-once guarantee allows duplicates: a SIGKILL (or a broker
+at-least-once guarantee (docs/guarantees.md) allows duplicates: a SIGKILL (or a broker
 frozen past the session timeout, which rebalances the groups like a crash) can
 leave a profile published without its ``completed`` marker, so requests in
 flight may be answered twice; no other fault may duplicate anything. Under
@@ -51,7 +51,7 @@ class Scenario:
     worker_env: Mapping[str, str] = field(default_factory=dict)
     crash: bool = False
     """A SIGKILL, or a freeze past the session timeout: at least once, requests in flight may get a
-    second profile (README, Guarantees); exactly once, they may not."""
+    second profile (docs/guarantees.md); exactly once, they may not."""
 
 
 def _knobs(service: str, **knobs: float | bool) -> Action:

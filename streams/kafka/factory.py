@@ -30,7 +30,7 @@ def producer_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "linger_ms": settings.linger_ms,
         "enable_idempotence": False,
         "max_request_size": settings.max_message_bytes * _PRODUCER_HEADROOM,
-        "request_timeout_ms": 30_000,
+        "request_timeout_ms": settings.send_timeout_ms,
     }
     options.update(overrides)
     return options

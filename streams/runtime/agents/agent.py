@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -79,6 +79,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._agent = agent
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._agent.revoking(list(revoked))
         await self._agent.commit()
         await self._agent.revoked(list(revoked))
 
@@ -95,7 +96,6 @@ class Agent(abc.ABC):
 
     role: str = "agent"
     max_batch: int = 500
-    send_retry: ClassVar[SendRetry] = SendRetry()
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
@@ -108,6 +108,8 @@ class Agent(abc.ABC):
         self.jobs: set[asyncio.Task[None]] = set()
         """Spawned work in flight."""
         self._failed_with: BaseException | None = None
+        self.send_retry = SendRetry(attempts=ctx.settings.send_attempts)
+        """How sends that fail with a retriable error are tried again (``GRAPHFETCH_SEND_ATTEMPTS``)."""
 
     @abc.abstractmethod
     def topics(self) -> list[str]:
@@ -126,6 +128,9 @@ class Agent(abc.ABC):
 
     async def assigned(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Partitions were assigned to this member."""
+
+    async def revoking(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
+        """Partitions are about to be taken away: the last commit for them comes next."""
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:  # noqa: B027 - optional hook
         """Partitions are taken away (after a last commit)."""
@@ -262,7 +267,7 @@ class Agent(abc.ABC):
 
     async def send(self, records: Sequence[Outgoing]) -> None:
         """Send ``records``; return once each is acknowledged. Retriable errors are retried with
-        backoff, a little while (:attr:`send_retry`); then :class:`SendFailedError` is raised."""
+        backoff (:attr:`send_retry`); then :class:`SendFailedError` is raised."""
         await send_all(self.ctx.producer, records, retry=self.send_retry, who=self.role)
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
@@ -277,6 +282,11 @@ class Agent(abc.ABC):
         self.jobs.discard(job)
         if not job.cancelled() and (exc := job.exception()) is not None:
             self.fail(exc, during=job.get_name())
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that stopped the agent (:meth:`fail`), or None."""
+        return self._failed_with
 
     def fail(self, exc: BaseException, *, during: str) -> None:
         """Work failed and left its offsets unfinished: stop the agent, whose :meth:`run` then raises

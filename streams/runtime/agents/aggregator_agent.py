@@ -45,6 +45,8 @@ from streams.telemetry.tracing import (
 )
 
 log = logging.getLogger(__name__)
+REVOKE_DRAIN_S = 10.0
+"""Longest a revocation waits for the aggregator's sends in flight."""
 
 
 @dataclass
@@ -84,6 +86,24 @@ class AggregatorAgent(Agent):
         for tp in partitions:
             self._parts[tp] = RequestLedger(replay_until=ends.get(tp))
         self._ensure_timer()
+
+    async def revoking(self, partitions: list[TopicPartition]) -> None:
+        """Let the answers and dispatches in flight finish before the last commit, so that each is
+        in it (exactly once: in the transaction that commits the offsets), and none is sent by this
+        member after the partition's new owner began replaying: an answer whose ``completed``
+        marker the new owner cannot see yet would be given again. Bounded by
+        :data:`REVOKE_DRAIN_S`; what is still in flight then may be answered twice."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REVOKE_DRAIN_S
+        while self.jobs and (left := deadline - loop.time()) > 0:  # a deadline may spawn more meanwhile
+            await asyncio.wait(set(self.jobs), timeout=left)
+        if self.jobs:
+            log.warning(
+                "aggregator: %d sends still in flight %.0f s into the revocation of %s",
+                len(self.jobs),
+                REVOKE_DRAIN_S,
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions),
+            )
 
     async def revoked(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:

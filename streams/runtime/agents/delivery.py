@@ -51,8 +51,9 @@ class Outgoing:
 class SendRetry:
     """How often, and after how long, a send that failed with a retriable error is tried again.
 
-    Each attempt can itself take the producer's request timeout (30 s) when the broker does
-    not answer: the defaults give a broker about two and a half minutes to come back.
+    Each attempt can itself take the producer's request timeout (``GRAPHFETCH_SEND_TIMEOUT_MS``,
+    30 s) when the broker does not answer: the defaults (``GRAPHFETCH_SEND_ATTEMPTS`` 5) give a
+    broker about two and a half minutes to come back.
     """
 
     attempts: int = 5

@@ -2,9 +2,9 @@
 
 A pause as long as the session timeout expires the members' sessions, so the
 groups rebalance on resume exactly as after a crash: a request in flight at
-that moment may be answered twice (README, "Guarantees"). How long the
+that moment may be answered twice (docs/guarantees.md). How long the
 catch-up takes is printed, not asserted: on two shared cores its burst can
-open a healthy source's breaker for a while (README, "Under faults").
+open a healthy source's breaker for a while (docs/faults.md).
 """
 
 from __future__ import annotations

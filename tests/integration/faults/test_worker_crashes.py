@@ -1,13 +1,13 @@
-"""SIGKILLed workers under load: nothing lost, duplicates only where the README's guarantee allows.
+"""SIGKILLed workers under load: nothing lost, duplicates only where docs/guarantees.md allows.
 
 A SIGKILL can leave a profile published without its ``completed`` marker, so a
 request in flight at the kill may be answered a second time by the replaying
-replacement (README, "Guarantees"; tests/integration/runtime/test_crash.py
+replacement (docs/guarantees.md; tests/integration/runtime/test_crash.py
 counts them the same way). Any other duplicate, or a single lost request, fails.
 
 The time until profiles are complete again is printed, not asserted (the
 settle phase is long enough for a rebalance, about 1.5x the session timeout,
-but not always for the catch-up's breakers: README, "Under faults").
+but not always for the catch-up's breakers: docs/faults.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ SETTLE_S = 15.0
 
 def report_recovery(figures: ScenarioFigures) -> None:
     """Printed, not asserted: the catch-up after a restart can open a healthy source's breaker for a
-    while on two shared cores (README, "Under faults"); a CI run saw it outlast the settle phase."""
+    while on two shared cores (docs/faults.md); a CI run saw it outlast the settle phase."""
     print(
         f"recovery after the restart: {figures.recovery_s} s; errors: {dict(list(figures.errors.items())[:6])}"
     )

@@ -1,6 +1,6 @@
 """The broken example configs of ``tests/fixtures/broken_configs``: one mistake each, one precise message.
 
-The README shows these messages (``graphfetch validate tests/fixtures/broken_configs``),
+docs/configuration.md shows these messages (``graphfetch validate tests/fixtures/broken_configs``),
 so the exact text is pinned here.
 """
 
