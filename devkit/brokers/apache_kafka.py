@@ -33,7 +33,7 @@ from pathlib import Path
 from devkit.brokers.probe import answers_api_versions
 from devkit.brokers.process import HOST, BrokerError, ChildBroker, free_port
 
-__all__ = ["KAFKA_VERSION", "KafkaBroker", "kafka_available", "kafka_libs", "resolve_java"]
+__all__ = ["KAFKA_VERSION", "KafkaBroker", "cluster_id", "kafka_available", "kafka_libs", "resolve_java"]
 
 KAFKA_VERSION = "4.4.0"
 _FETCH_COMMAND = "scripts/kafka/fetch"
@@ -100,9 +100,16 @@ def _missing() -> str | None:
     return None
 
 
-def _cluster_id() -> str:
-    """A new cluster id in Kafka's form: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+def cluster_id() -> str:
+    """A new cluster id in Kafka's form: 16 random bytes, URL-safe base64 without padding.
+
+    Never one that starts with ``-``: the storage tool would read it as an option (one start in
+    64 failed so), and Kafka's own ``Uuid.randomUuid`` draws again in that case too.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):
+            return text
 
 
 class KafkaBroker(ChildBroker):
@@ -145,7 +152,7 @@ class KafkaBroker(ChildBroker):
             "".join(f"{key}={value}\n" for key, value in self._properties(port, free_port()).items())
         )
         argv = [*self._java(), "kafka.tools.StorageTool", "format"]
-        argv += ["--cluster-id", _cluster_id(), "--config", str(config), "--ignore-formatted"]
+        argv += ["--cluster-id", cluster_id(), "--config", str(config), "--ignore-formatted"]
         try:
             formatted = subprocess.run(  # noqa: S603 - a list argv of resolved paths
                 argv, capture_output=True, text=True, timeout=_FORMAT_TIMEOUT_S, check=False
