@@ -80,8 +80,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         await self._agent.revoking(list(revoked))
-        await self._agent.commit()
-        await self._agent.revoked(list(revoked))
+        try:
+            await self._agent.commit()
+        finally:
+            await self._agent.revoked(list(revoked))
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         await self._agent.assigned(list(assigned))

@@ -68,6 +68,11 @@ class AggregatorAgent(Agent):
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._gauge = metrics.register_gauge("graphfetch.requests.in_flight", self.in_flight)
+        self._batch = asyncio.Lock()
+        """Held while a batch is handled, and from :meth:`revoking` to :meth:`revoked`: aiokafka calls
+        the rebalance listener from its own task, so a revocation could otherwise come mid-batch."""
+        self._revoking: set[TopicPartition] = set()
+        """Partitions between :meth:`revoking` and :meth:`revoked`: nothing more is sent for them."""
 
     def topics(self) -> list[str]:
         return [self.settings.results_topic]
@@ -88,11 +93,15 @@ class AggregatorAgent(Agent):
         self._ensure_timer()
 
     async def revoking(self, partitions: list[TopicPartition]) -> None:
-        """Let the answers and dispatches in flight finish before the last commit, so that each is
-        in it (exactly once: in the transaction that commits the offsets), and none is sent by this
-        member after the partition's new owner began replaying: an answer whose ``completed``
-        marker the new owner cannot see yet would be given again. Bounded by
-        :data:`REVOKE_DRAIN_S`; what is still in flight then may be answered twice."""
+        """Before the last commit of ``partitions``: let the batch in hand end, send nothing new for
+        them (not even at a deadline), and let the answers and dispatches in flight finish, so that
+        each is in that commit (exactly once: in the transaction that commits the offsets). None is
+        sent after the partition's new owner began replaying, where its ``completed`` marker could
+        come too late to stop a second answer. A request left unanswered is the new owner's to
+        answer. The wait is bounded by :data:`REVOKE_DRAIN_S`; what is still in flight then may be
+        answered twice."""
+        await self._batch.acquire()  # released by revoked()
+        self._revoking.update(partitions)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REVOKE_DRAIN_S
         while self.jobs and (left := deadline - loop.time()) > 0:  # a deadline may spawn more meanwhile
@@ -108,6 +117,9 @@ class AggregatorAgent(Agent):
     async def revoked(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._parts.pop(tp, None)
+        self._revoking.difference_update(partitions)
+        if self._batch.locked():
+            self._batch.release()
         self._track()
 
     def _track(self) -> None:
@@ -130,12 +142,13 @@ class AggregatorAgent(Agent):
     # -- events -------------------------------------------------------------------
 
     async def handle(self, batch: dict[TopicPartition, list[Record]]) -> None:
-        for tp, records in batch.items():
-            ledger = self._parts.setdefault(tp, RequestLedger())
-            for record in records:
-                await self._on_record(tp, ledger, record)
-            self._publish_released(tp, ledger, ledger.release())
-        self._track()
+        async with self._batch:
+            for tp, records in batch.items():
+                ledger = self._parts.setdefault(tp, RequestLedger())
+                for record in records:
+                    await self._on_record(tp, ledger, record)
+                self._publish_released(tp, ledger, ledger.release())
+            self._track()
 
     async def idle(self) -> None:
         consumer = self.consumer
@@ -256,7 +269,10 @@ class AggregatorAgent(Agent):
         return Emission(profile=profile, key=None, topic=topic)
 
     def _after_step(self, tp: TopicPartition, ledger: _Ledger, rid: str, live: _Live, step: Step) -> None:
-        """Act on a step, in the current trace context (spawned sends inherit it)."""
+        """Act on a step, in the current trace context (spawned sends inherit it); nothing for a
+        partition being revoked (its new owner replays the request)."""
+        if tp in self._revoking:
+            return
         for node in step.skipped:
             reason = live.state.skip_reason(node) if live.state is not None else None
             record_skip(node=node, reason=reason or "")
@@ -272,6 +288,8 @@ class AggregatorAgent(Agent):
     def _publish_released(
         self, tp: TopicPartition, ledger: _Ledger, released: list[tuple[str, _Live, Emission]]
     ) -> None:
+        if tp in self._revoking:
+            return
         for rid, live, emission in released:
             self.spawn(self._publish(tp, ledger, rid, live, emission), name=f"publish {rid}")
 
