@@ -16,10 +16,20 @@ instead of a stale offset, and the consumer asks again. Apache Kafka's Java
 consumer sets it under ``read_committed``; aiokafka 0.14 sends OffsetFetch v3
 at most, so :class:`ReadCommittedConsumer` gives its group coordinator the
 newer request. A broker that does not serve v7 is asked with v3, as before.
+
+A ``read_committed`` consumer's ``end_offsets()`` is each partition's last
+stable offset: it stops at the first record of the oldest transaction still
+open, though records committed by other producers may lie after it (the open
+transaction of a SIGKILLed worker holds it back until the broker aborts it).
+:meth:`ReadCommittedConsumer.high_watermarks` asks for the high watermark
+instead, the end of the log as a ``read_uncommitted`` reader sees it: once a
+``read_committed`` consumer has read up to there, every transaction written
+before it has ended and all it committed has been read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 from collections.abc import Iterator
@@ -30,6 +40,7 @@ from aiokafka import errors as kafka_errors
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.commit import OffsetFetchRequest_v1, OffsetFetchRequest_v2, OffsetFetchRequest_v3
+from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.protocol.types import (
     Boolean,
     CompactArray,
@@ -47,6 +58,10 @@ __all__ = ["ReadCommittedConsumer", "UnstableOffsetCommitError"]
 log = logging.getLogger(__name__)
 
 _OFFSET_FETCH = 9
+_READ_UNCOMMITTED = 0
+_LATEST = -1
+_WATERMARK_ATTEMPTS = 10
+_WATERMARK_BACKOFF_S = 0.2
 _STABLE_VERSION = 7
 _NO_OFFSET = -1
 
@@ -191,3 +206,48 @@ class ReadCommittedConsumer(AIOKafkaConsumer):  # type: ignore[misc]
         if type(coordinator) is GroupCoordinator:
             coordinator.__class__ = _StableOffsetsCoordinator
         self.__dict__["_group_coordinator"] = coordinator
+
+    async def high_watermarks(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Each partition's high watermark: the end of its log with the records of transactions still
+        open (``end_offsets()`` of a ``read_committed`` consumer stops before the oldest of them).
+
+        Retries a retriable error (a leader moving, metadata not there yet) a few times, then raises it.
+        """
+        for attempt in range(1, _WATERMARK_ATTEMPTS + 1):
+            try:
+                return await self._list_latest(partitions)
+            except kafka_errors.KafkaError as exc:
+                if not exc.retriable or attempt == _WATERMARK_ATTEMPTS:
+                    raise
+                if exc.invalid_metadata:
+                    self._client.force_metadata_update()
+                await asyncio.sleep(_WATERMARK_BACKOFF_S)
+        raise AssertionError("unreachable")
+
+    async def _list_latest(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        client = self._client
+        await client._maybe_wait_metadata()
+        by_leader: dict[int, dict[str, list[tuple[int, int]]]] = collections.defaultdict(
+            lambda: collections.defaultdict(list)
+        )
+        for tp in partitions:
+            leader = client.cluster.leader_for_partition(tp)
+            if leader is None:
+                client.add_topic(tp.topic)
+                raise kafka_errors.StaleMetadata(tp)
+            if leader == -1:
+                raise kafka_errors.LeaderNotAvailableError(tp)
+            by_leader[leader][tp.topic].append((tp.partition, _LATEST))
+        ends: dict[TopicPartition, int] = {}
+        for leader, topics in by_leader.items():
+            request = OffsetRequest(-1, _READ_UNCOMMITTED, list(topics.items()))
+            response = await client.send(leader, request)
+            for topic, parts in response.topics:
+                for partition, error_code, *found in parts:
+                    error = kafka_errors.for_code(error_code)
+                    if error is not kafka_errors.NoError:
+                        raise error(f"ListOffsets of {topic}[{partition}]")
+                    # v0 answers a list of offsets; later versions (timestamp, offset).
+                    offset = found[0][0] if response.API_VERSION == 0 else found[-1]
+                    ends[TopicPartition(topic, partition)] = int(offset)
+        return ends

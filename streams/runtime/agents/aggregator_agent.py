@@ -31,6 +31,7 @@ from planner.graph import Plan
 from planner.profile import iso_ms
 from streams.engine.outcomes import now_ms
 from streams.events import AcceptedEvent, CompletedEvent, TaskEvent, results_adapter
+from streams.kafka.stableoffsets import ReadCommittedConsumer
 from streams.runtime.agents.agent import Agent, AgentContext, Record, coordinates
 from streams.runtime.agents.delivery import Outgoing
 from streams.runtime.agents.ledger import RequestLedger
@@ -46,6 +47,8 @@ from streams.telemetry.tracing import (
 
 log = logging.getLogger(__name__)
 REVOKE_DRAIN_S = 10.0
+_END_UNKNOWN = 2**63 - 1
+"""A partition's end when it could not be had: its answers wait for :meth:`AggregatorAgent.idle`."""
 """Longest a revocation waits for the aggregator's sends in flight."""
 
 
@@ -83,13 +86,23 @@ class AggregatorAgent(Agent):
     # -- partitions and offsets -------------------------------------------------
 
     async def assigned(self, partitions: list[TopicPartition]) -> None:
+        """Replay each partition up to its end at this moment: the high watermark, past the records
+        of transactions still open (under ``read_committed`` the last stable offset can stop before
+        ``completed`` markers committed after them, and answers released there would be given
+        twice). Where the end cannot be had, answers wait until a poll finds the partition read up
+        to its high watermark (:meth:`idle`)."""
         consumer = self.consumer
         ends: dict[TopicPartition, int] = {}
         if consumer is not None and partitions:
-            with contextlib.suppress(Exception):
-                ends = await consumer.end_offsets(partitions)
+            try:
+                if isinstance(consumer, ReadCommittedConsumer):
+                    ends = await consumer.high_watermarks(partitions)
+                else:
+                    ends = await consumer.end_offsets(partitions)
+            except Exception as exc:  # the hold then ends only at a caught-up poll
+                log.warning("aggregator: end offsets of %d partitions not had (%r)", len(partitions), exc)
         for tp in partitions:
-            self._parts[tp] = RequestLedger(replay_until=ends.get(tp))
+            self._parts[tp] = RequestLedger(replay_until=ends.get(tp, _END_UNKNOWN))
         self._ensure_timer()
 
     async def revoking(self, partitions: list[TopicPartition]) -> None:

@@ -495,3 +495,45 @@ async def test_read_committed_consumer_reads_offsets_committed_without_a_transac
         assert [await consumer.committed(tp) for tp in tps] == [7, 3]
     finally:
         await consumer.stop()
+
+
+async def test_high_watermarks_reach_past_an_open_transaction_where_end_offsets_stop(
+    transactional_broker: str, unique_name: str
+) -> None:
+    """The end an aggregator replays a partition up to, under read_committed: past every open transaction.
+
+    Behind a transaction left open (a SIGKILLed worker's, until the broker aborts it), another
+    producer commits a record. A read_committed consumer's ``end_offsets()`` stops before the open
+    transaction (the last stable offset); ``high_watermarks()`` reaches past the committed record,
+    which is where a replay must read to before it may answer (its ``completed`` marker could be there).
+    """
+    from streams.kafka.stableoffsets import ReadCommittedConsumer
+    from streams.kafka.topics import TopicSpec, ensure_topics
+
+    topic = f"{unique_name}.results"
+    await ensure_topics(transactional_broker, [TopicSpec(name=topic, partitions=1)])
+    tp = TopicPartition(topic, 0)
+    stuck = AIOKafkaProducer(bootstrap_servers=transactional_broker, transactional_id=f"{unique_name}.stuck")
+    plain = AIOKafkaProducer(bootstrap_servers=transactional_broker)
+    consumer = ReadCommittedConsumer(
+        bootstrap_servers=transactional_broker,
+        group_id=f"{unique_name}.group",
+        isolation_level="read_committed",
+    )
+    await stuck.start()
+    await plain.start()
+    await consumer.start()
+    try:
+        await plain.send_and_wait(topic, b"before", partition=0)  # offset 0
+        await stuck.begin_transaction()
+        await stuck.send_and_wait(topic, b"open", partition=0)  # offset 1, never committed here
+        await plain.send_and_wait(topic, b"marker", partition=0)  # offset 2, committed
+        stable = (await consumer.end_offsets([tp]))[tp]
+        high = (await consumer.high_watermarks([tp]))[tp]
+        print(f"\nlast stable offset {stable}, high watermark {high}")
+        assert stable == 1
+        assert high == 3
+    finally:
+        await consumer.stop()
+        await plain.stop()
+        await stuck.stop()
