@@ -64,7 +64,7 @@ def chaos_table(report: ChaosReport) -> Table:
 
 
 _WITHIN = {
-    Guarantee.AT_LEAST_ONCE: "nothing lost, duplicates only of requests in flight at a crash",
+    Guarantee.AT_LEAST_ONCE: "nothing lost, duplicates only of requests in flight at a crash or answered in the second before it",
     Guarantee.EXACTLY_ONCE: "nothing lost, no duplicate",
 }
 

@@ -57,9 +57,9 @@ def test_auto_broker_is_kafka_for_exactly_once_and_as_usual_for_at_least_once(
 
 
 def test_a_crash_excuses_duplicates_of_requests_in_flight_only_at_least_once() -> None:
-    assert allowed_duplicates(guarantee=Guarantee.AT_LEAST_ONCE, crash=True, in_flight_at_fault=3) == 3
-    assert allowed_duplicates(guarantee=Guarantee.AT_LEAST_ONCE, crash=False, in_flight_at_fault=3) == 0
-    assert allowed_duplicates(guarantee=Guarantee.EXACTLY_ONCE, crash=True, in_flight_at_fault=3) == 0
+    assert allowed_duplicates(guarantee=Guarantee.AT_LEAST_ONCE, crash=True, at_risk=3) == 3
+    assert allowed_duplicates(guarantee=Guarantee.AT_LEAST_ONCE, crash=False, at_risk=3) == 0
+    assert allowed_duplicates(guarantee=Guarantee.EXACTLY_ONCE, crash=True, at_risk=3) == 0
 
 
 def figures(scenario: str, run: int, **counts: int | float | None) -> ScenarioFigures:
@@ -105,3 +105,46 @@ def test_summary_adds_up_the_runs_of_each_scenario_and_keeps_the_worst_recovery(
     assert (kill_worker.worst_recovery_s, kill_worker.not_recovered) == (7.5, 1)
     assert kill_worker.within_guarantee == 1
     assert (kill_all.runs, kill_all.duplicated, kill_all.within_guarantee) == (1, 2, 1)
+
+
+def test_a_request_answered_just_before_a_crash_may_be_answered_again_one_answered_long_before_may_not() -> (
+    None
+):
+    from devkit.chaos.figures import Timeline, scenario_figures
+    from devkit.chaos.guarantees import CRASH_WINDOW_S
+    from devkit.chaos.profile_ledger import Seen
+    from devkit.chaos.stream import Sent
+
+    fault = 100.0
+    answered = {  # request id -> when its profiles arrived
+        "long-before": [fault - CRASH_WINDOW_S - 1.0],
+        "just-before": [fault - CRASH_WINDOW_S / 2, fault + 5.0],  # answered twice around the crash
+        "in-flight": [fault + 1.0, fault + 6.0],
+    }
+    sent = [Sent(request_id=rid, at=fault - 3.0) for rid in answered]
+    seen = {
+        rid: [Seen(status="complete", errors=(), arrived=at) for at in times]
+        for rid, times in answered.items()
+    }
+    common: dict[str, object] = {
+        "scenario": "kill-all",
+        "fault": "SIGKILL",
+        "fault_s": 10.0,
+        "rate": 30.0,
+        "sent": sent,
+        "acked": set(answered),
+        "send_failures": 0,
+        "seen": seen,
+        "timeline": Timeline(fault_start=fault, fault_end=fault + 10.0),
+        "rss_samples": [],
+        "notes": [],
+    }
+
+    at_least_once = scenario_figures(crash=True, guarantee=Guarantee.AT_LEAST_ONCE, **common)  # type: ignore[arg-type]
+    exactly_once = scenario_figures(crash=True, guarantee=Guarantee.EXACTLY_ONCE, **common)  # type: ignore[arg-type]
+
+    assert (at_least_once.in_flight_at_fault, at_least_once.duplicated) == (1, 2)
+    assert at_least_once.duplicates_allowed == 2
+    assert at_least_once.within_guarantee
+    assert exactly_once.duplicates_allowed == 0
+    assert not exactly_once.within_guarantee
