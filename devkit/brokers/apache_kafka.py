@@ -30,7 +30,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from devkit.brokers.probe import answers_api_versions
+from devkit.brokers.probe import answers_api_versions, finds_group_coordinator
 from devkit.brokers.process import HOST, BrokerError, ChildBroker, free_port
 
 __all__ = ["KAFKA_VERSION", "KafkaBroker", "cluster_id", "kafka_available", "kafka_libs", "resolve_java"]
@@ -172,7 +172,10 @@ class KafkaBroker(ChildBroker):
         return [*self._java(), "kafka.Kafka", str(self._workdir / "server.properties")]
 
     def _answers(self, port: int) -> bool:
-        return answers_api_versions(HOST, port, timeout_s=1.0)
+        """It takes clients (ApiVersions), and groups: their coordinator is up (FindCoordinator)."""
+        return answers_api_versions(HOST, port, timeout_s=1.0) and finds_group_coordinator(
+            HOST, port, timeout_s=1.0
+        )
 
     def _cleanup(self) -> None:
         if self._workdir is not None:

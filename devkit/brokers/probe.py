@@ -11,12 +11,14 @@ from __future__ import annotations
 import socket
 import struct
 
-__all__ = ["answers_api_versions", "answers_metadata"]
+__all__ = ["answers_api_versions", "answers_metadata", "finds_group_coordinator"]
 
 _CORRELATION_ID = 7
 _CLIENT_ID = b"graphfetch-probe"
 _API_METADATA = 3
 _API_VERSIONS = 18
+_API_FIND_COORDINATOR = 10
+_COORDINATOR_OF_A_GROUP = 0
 
 
 def answers_metadata(host: str, port: int, *, timeout_s: float) -> bool:
@@ -38,6 +40,21 @@ def answers_api_versions(host: str, port: int, *, timeout_s: float) -> bool:
     """
     answer = _round_trip(host, port, _API_VERSIONS, 0, b"", timeout_s=timeout_s)
     return answer is not None and len(answer) >= 2 and struct.unpack(">h", answer[:2])[0] == 0
+
+
+def finds_group_coordinator(host: str, port: int, *, timeout_s: float) -> bool:
+    """Whether a FindCoordinator v1 request for a consumer group is answered without error.
+
+    A new Apache Kafka cluster answers COORDINATOR_NOT_AVAILABLE until it has
+    created its offsets topic, which the first such request sets off; clients
+    that join groups meanwhile log an error a retry for each. Asking here first
+    means a started broker serves consumer groups at once.
+    """
+    group = b"graphfetch-probe"
+    body = struct.pack(">h", len(group)) + group + struct.pack(">b", _COORDINATOR_OF_A_GROUP)
+    answer = _round_trip(host, port, _API_FIND_COORDINATOR, 1, body, timeout_s=timeout_s)
+    # v1: throttle_time_ms (int32), error_code (int16), ...
+    return answer is not None and len(answer) >= 6 and struct.unpack(">h", answer[4:6])[0] == 0
 
 
 def _round_trip(

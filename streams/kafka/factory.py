@@ -11,15 +11,35 @@ in :mod:`streams.runtime.transactions` from :func:`producer_options`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from streams.kafka.stableoffsets import ReadCommittedConsumer
 from streams.settings import Settings
 
 # Room for a dead letter that carries the largest accepted request plus its reason.
 _PRODUCER_HEADROOM = 2
+
+
+class _RetriedOffsetLookups(logging.Filter):
+    """aiokafka logs, at ERROR, every failed offset lookup of a consumer, and retries it: a topic just
+    created answers NOT_LEADER_OR_FOLLOWER for a moment while its leader takes over, and each retry
+    printed a line. Such retriable failures go out at DEBUG; any other stays an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Failed fetch offsets from %s: %s" or not isinstance(record.args, tuple):
+            return True
+        error = record.args[-1] if record.args else None
+        if not (isinstance(error, KafkaError) and error.retriable):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("aiokafka.consumer.fetcher").addFilter(_RetriedOffsetLookups())
 
 
 def producer_options(settings: Settings, **overrides: Any) -> dict[str, Any]:
