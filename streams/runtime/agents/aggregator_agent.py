@@ -76,6 +76,7 @@ class AggregatorAgent(Agent):
         the rebalance listener from its own task, so a revocation could otherwise come mid-batch."""
         self._revoking: set[TopicPartition] = set()
         """Partitions between :meth:`revoking` and :meth:`revoked`: nothing more is sent for them."""
+        self._revoking_holds_batch = False
 
     def topics(self) -> list[str]:
         return [self.settings.results_topic]
@@ -113,7 +114,9 @@ class AggregatorAgent(Agent):
         come too late to stop a second answer. A request left unanswered is the new owner's to
         answer. The wait is bounded by :data:`REVOKE_DRAIN_S`; what is still in flight then may be
         answered twice."""
-        await self._batch.acquire()  # released by revoked()
+        if not self._revoking_holds_batch:
+            await self._batch.acquire()  # released by revoked()
+            self._revoking_holds_batch = True
         self._revoking.update(partitions)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + REVOKE_DRAIN_S
@@ -131,7 +134,8 @@ class AggregatorAgent(Agent):
         for tp in partitions:
             self._parts.pop(tp, None)
         self._revoking.difference_update(partitions)
-        if self._batch.locked():
+        if self._revoking_holds_batch:
+            self._revoking_holds_batch = False
             self._batch.release()
         self._track()
 
