@@ -213,16 +213,17 @@ class ReadCommittedConsumer(AIOKafkaConsumer):  # type: ignore[misc]
 
         Retries a retriable error (a leader moving, metadata not there yet) a few times, then raises it.
         """
-        for attempt in range(1, _WATERMARK_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 return await self._list_latest(partitions)
             except kafka_errors.KafkaError as exc:
-                if not exc.retriable or attempt == _WATERMARK_ATTEMPTS:
+                if not exc.retriable or attempt >= _WATERMARK_ATTEMPTS:
                     raise
                 if exc.invalid_metadata:
                     self._client.force_metadata_update()
-                await asyncio.sleep(_WATERMARK_BACKOFF_S)
-        raise AssertionError("unreachable")
+            attempt += 1
+            await asyncio.sleep(_WATERMARK_BACKOFF_S)
 
     async def _list_latest(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         client = self._client
