@@ -280,6 +280,15 @@ class Agent(abc.ABC):
         job.add_done_callback(self._job_done)
         return job
 
+    async def settle(self, timeout_s: float) -> set[asyncio.Task[None]]:
+        """Wait, at most ``timeout_s``, until no spawned work is in flight, work spawned meanwhile
+        included; return the jobs still running then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.jobs and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self.jobs), timeout=left)
+        return set(self.jobs)
+
     def _job_done(self, job: asyncio.Task[None]) -> None:
         self.jobs.discard(job)
         if not job.cancelled() and (exc := job.exception()) is not None:

@@ -118,14 +118,11 @@ class AggregatorAgent(Agent):
             await self._batch.acquire()  # released by revoked()
             self._revoking_holds_batch = True
         self._revoking.update(partitions)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + REVOKE_DRAIN_S
-        while self.jobs and (left := deadline - loop.time()) > 0:  # a deadline may spawn more meanwhile
-            await asyncio.wait(set(self.jobs), timeout=left)
-        if self.jobs:
+        pending = await self.settle(REVOKE_DRAIN_S)
+        if pending:
             log.warning(
                 "aggregator: %d sends still in flight %.0f s into the revocation of %s",
-                len(self.jobs),
+                len(pending),
                 REVOKE_DRAIN_S,
                 ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions),
             )
@@ -432,5 +429,4 @@ class AggregatorAgent(Agent):
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        if self.jobs:
-            await asyncio.wait(set(self.jobs), timeout=timeout_s)
+        await self.settle(timeout_s)

@@ -173,9 +173,7 @@ class ConnectorAgent(Agent):
 
     async def drain(self, timeout_s: float) -> None:
         self._gauge()
-        if not self.jobs:
-            return
-        _, pending = await asyncio.wait(set(self.jobs), timeout=timeout_s)
+        pending = await self.settle(timeout_s)
         for job in pending:
             job.cancel()
         for job in pending:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from devkit.brokers import ChildBroker, local_broker
+from devkit.brokers import local_broker
 from planner import Profile
 from streams.kafka.factory import make_producer
 from streams.kafka.topicreader import TopicCollector
@@ -63,16 +63,6 @@ def _pipeline(output: str) -> dict[str, Any]:
         },
         "fields": {"first": "first.id", "second": "second.after"},
     }
-
-
-@asynccontextmanager
-async def _broker(tmp_path: Path) -> AsyncIterator[ChildBroker]:
-    broker = local_broker("auto", log_path=tmp_path / "broker.log")
-    async with broker:
-        try:
-            yield broker
-        finally:
-            broker.resume()  # never leave a frozen broker to stop
 
 
 async def _send(settings: Settings, ids: Sequence[str]) -> None:
@@ -118,7 +108,8 @@ async def test_a_send_that_keeps_failing_stops_the_worker_and_its_successor_lose
     tmp_path: Path,
 ) -> None:
     async with AsyncExitStack() as stack:
-        broker = await stack.enter_async_context(_broker(tmp_path))
+        # Stopped at the end, resumed first if a failure left it frozen (ChildBroker.stop).
+        broker = await stack.enter_async_context(local_broker("auto", log_path=tmp_path / "broker.log"))
         folder = tmp_path / "configs"
         folder.mkdir()
         output = "send-failures.profiles"
