@@ -146,6 +146,11 @@ class _Request:
         return self.first is not None and self.first.status == "complete"
 
 
+def _unanswered_at(requests: Iterable[_Request], moment: float) -> int:
+    """Requests with no profile yet at ``moment`` (``time.monotonic()``)."""
+    return sum(1 for r in requests if r.first is None or r.first.arrived >= moment)
+
+
 def _p99(requests: Iterable[_Request]) -> float | None:
     latencies = [r.latency_ms for r in requests if r.latency_ms is not None]
     return percentile(latencies, 0.99) if latencies else None
@@ -221,12 +226,8 @@ def scenario_figures(
     baseline_p99 = _p99(baseline)
     threshold = max(2 * baseline_p99, baseline_p99 + _MIN_SLACK_MS) if baseline_p99 is not None else math.inf
     rss_baseline, rss_peak = rss_figures(rss_samples, timeline.fault_start)
-    in_flight_at_fault = sum(
-        1 for r in baseline if r.first is None or r.first.arrived >= timeline.fault_start
-    )
-    at_risk = sum(
-        1 for r in baseline if r.first is None or r.first.arrived >= timeline.fault_start - CRASH_WINDOW_S
-    )
+    in_flight_at_fault = _unanswered_at(baseline, timeline.fault_start)
+    at_risk = _unanswered_at(baseline, timeline.fault_start - CRASH_WINDOW_S)
     return ScenarioFigures(
         scenario=scenario,
         run=run,
