@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="Attempts of a send that fails with a retriable error (backoff 0.5 s doubling to 10 s); "
         "then the worker stops and a successor replays its unfinished work.",
     )
+    stop_timeout_ms: int = Field(
+        25_000,
+        ge=1_000,
+        le=600_000,
+        description="Longest a worker's stop waits for its agents to finish or hand back their work; what "
+        "still runs then is abandoned, and its unfinished work replayed by the next owner.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="exactly_once: transactional sends and offsets, read_committed consumers (the broker "

@@ -16,9 +16,8 @@ transactions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Literal
 
 from connectors import default_registry
@@ -50,6 +49,17 @@ def topic_specs(
     names += [settings.tasks_topic(c) for c in connectors]
     names += sorted({p.config.output.topic for p in pipelines})
     return [TopicSpec(name=name, partitions=n, replication_factor=rf) for name in dict.fromkeys(names)]
+
+
+async def _bounded(step: Awaitable[None], until: float, what: str) -> None:
+    """Await a step of the worker's stop until ``until`` (loop time); a step that fails or runs late
+    is logged and left: the stop goes on."""
+    try:
+        await asyncio.wait_for(step, max(0.0, until - asyncio.get_running_loop().time()))
+    except TimeoutError:
+        log.error("stop timeout passed while %s; left unfinished", what)
+    except Exception as exc:
+        log.warning("stop: %s failed (%r)", what, exc)
 
 
 def parse_roles(text: str | Sequence[str]) -> list[Role]:
@@ -145,27 +155,52 @@ class Worker:
                 elif job is not stop and job.exception() is not None:
                     log.error("an agent failed; stopping the worker", exc_info=job.exception())
         finally:
+            until = asyncio.get_running_loop().time() + settings.stop_timeout_ms / 1000
             for agent in self.agents:
                 agent.stop()
             if jobs:
                 self.config_sync.stop()
-            results = await asyncio.gather(*jobs, return_exceptions=True)
+            results = await self._stopped(jobs, until, [*self.agents, "its config sync"])
             if transactions is not None:
                 transactions.stop()  # after the agents' last commits, which need it running
                 if commits is not None:
-                    results += await asyncio.gather(commits, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self.stats.stop()
+                    results += await self._stopped([commits], until, ["its transaction commits"])
+            await _bounded(self.stats.stop(), until, "sharing its last execution history")
             if transactions is not None:
-                with contextlib.suppress(Exception):
-                    await transactions.close()
-            with contextlib.suppress(Exception):
-                await stats_producer.stop()
+                await _bounded(transactions.close(), until, "closing its transactional producer")
+            await _bounded(stats_producer.stop(), until, "flushing its producer")
             await sources.close()
             await adaptive.close()
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                raise result
+        failures = [agent.failure for agent in self.agents if agent.failure is not None]
+        failures += [r for r in results if isinstance(r, Exception)]
+        if failures:
+            raise failures[0]
+
+    async def _stopped(
+        self, jobs: Sequence[asyncio.Future[Any]], until: float, owners: Sequence[Agent | str]
+    ) -> list[BaseException | None]:
+        """Each job's error or None, once it ended; those still running at ``until`` (loop time) are
+        named (by their ``owners``, in order) in the log and cancelled: their unfinished work is
+        replayed by the next owner of their partitions."""
+        if not jobs:
+            return []
+        _, late = await asyncio.wait(jobs, timeout=max(0.0, until - asyncio.get_running_loop().time()))
+        if late:
+            running = [
+                owner if isinstance(owner, str) else f"the {owner.role} agent ({owner.stage})"
+                for job, owner in zip(jobs, owners, strict=True)
+                if job in late
+            ]
+            log.error(
+                "stop timeout (GRAPHFETCH_STOP_TIMEOUT_MS %d) passed with %s still running; abandoned, "
+                "their unfinished work is replayed by their partitions' next owner",
+                self.settings.stop_timeout_ms,
+                ", ".join(running),
+            )
+            for job in late:
+                job.cancel()
+        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
+        return [None if isinstance(o, asyncio.CancelledError) else o for o in outcomes]
 
     def _agent(self, role: Role, ctx: AgentContext) -> Agent:
         if role == "planner":

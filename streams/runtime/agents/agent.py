@@ -21,9 +21,9 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -40,6 +40,7 @@ from streams.telemetry import metrics
 
 log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+T = TypeVar("T")
 
 
 @dataclass(kw_only=True)
@@ -79,11 +80,16 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._agent = agent
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        await self._agent.revoking(list(revoked))
+        agent = self._agent
+        stage, agent.stage = agent.stage, f"handing {len(revoked)} partitions over"
         try:
-            await self._agent.commit()
+            await agent.revoking(list(revoked))
+            try:
+                await agent.commit()
+            finally:
+                await agent.revoked(list(revoked))
         finally:
-            await self._agent.revoked(list(revoked))
+            agent.stage = stage
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         await self._agent.assigned(list(assigned))
@@ -110,6 +116,8 @@ class Agent(abc.ABC):
         self.jobs: set[asyncio.Task[None]] = set()
         """Spawned work in flight."""
         self._failed_with: BaseException | None = None
+        self.stage = "starting"
+        """What the agent is doing, named for the log line of a worker whose stop it outlasts."""
         self.send_retry = SendRetry(attempts=ctx.settings.send_attempts)
         """How sends that fail with a retriable error are tried again (``GRAPHFETCH_SEND_ATTEMPTS``)."""
 
@@ -162,6 +170,7 @@ class Agent(abc.ABC):
         if transactions is not None:
             transactions.register(self)
         unregister = metrics.register_gauge("graphfetch.consumer.lag", self.lag)
+        self.stage = "consuming"
         try:
             while not self._stopping.is_set():
                 await self.before_poll()
@@ -174,16 +183,20 @@ class Agent(abc.ABC):
                     await self.commit()
         finally:
             self.state = AgentState.STOPPING
+            self.stage = "draining its work in flight"
             with contextlib.suppress(Exception):
                 await self.drain(timeout_s=5.0)
             try:
+                self.stage = "committing its last offsets"
                 await self.commit()
             finally:
                 if transactions is not None:
                     transactions.unregister(self)
+                self.stage = "leaving its consumer group"
                 await consumer.stop()
                 unregister()
                 self.state = AgentState.STOPPED
+                self.stage = "stopped"
         if self._failed_with is not None:
             raise self._failed_with
 
@@ -198,19 +211,24 @@ class Agent(abc.ABC):
     def _commit_due(self) -> bool:
         return (time.monotonic() - self._last_commit) * 1000 >= self.settings.commit_interval_ms
 
-    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
-        poll = asyncio.ensure_future(consumer.getmany(timeout_ms=200, max_records=self.poll_limit()))
+    async def unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """``work``'s result, or None if the agent is asked to stop first (``work`` is then cancelled)."""
+        job = asyncio.ensure_future(work)
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({poll, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({job, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        if not poll.done():
-            poll.cancel()
+        if not job.done():
+            job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await poll
-            return {}
-        result: dict[TopicPartition, list[Record]] = poll.result()
+                await job
+            return None
+        return job.result()
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Record]]:
+        polled = await self.unless_stopped(consumer.getmany(timeout_ms=200, max_records=self.poll_limit()))
+        result: dict[TopicPartition, list[Record]] = polled or {}
         for tp, records in result.items():
             self._position[tp] = records[-1].offset + 1
         return result

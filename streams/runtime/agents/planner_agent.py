@@ -57,9 +57,10 @@ class PlannerAgent(Agent):
         return [self.settings.requests_topic]
 
     async def before_poll(self) -> None:
-        """Back-pressure: past the worker's in-flight limit, take no request until one finishes."""
+        """Back-pressure: past the worker's in-flight limit, take no request until one finishes (or
+        the agent is asked to stop: the aggregator that would free the room may have stopped first)."""
         if self.ctx.requests_in_flight >= self.settings.max_in_flight_requests:
-            await self.ctx.capacity.wait()
+            await self.unless_stopped(self.ctx.capacity.wait())
 
     def poll_limit(self) -> int:
         room = self.settings.max_in_flight_requests - self.ctx.requests_in_flight
