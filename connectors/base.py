@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -55,6 +55,10 @@ class Connector(abc.ABC, Generic[SettingsT]):
     request_model: ClassVar[type[BaseModel]]
     """pydantic model of a node's ``request:`` spec."""
     generic_settings: ClassVar[frozenset[str]] = GENERIC_SETTINGS
+    template_escapes: ClassVar[Mapping[str, Callable[[str], str]]] = {}
+    """Per top-level field of a node's request, how a value the planner substitutes into a template
+    there is escaped: the connector's own syntax decides (HTTP keeps a path value one segment).
+    Fields not named take values as they are."""
 
     def __init__(self, *, source: str, settings: Mapping[str, Any]) -> None:
         self.source = source
@@ -72,8 +76,9 @@ class Connector(abc.ABC, Generic[SettingsT]):
     def validate_request(cls, request: Mapping[str, Any]) -> None:
         """Check a node's request spec at config-load time, so bad configs fail before any fetch.
 
-        Template values (``{keys.id}``) are still unrendered here; subclasses
-        check only what templates cannot change.
+        ``request`` is the node's request outline: each ``{expression}`` replaced by a plain
+        stand-in (``x``), since no value is known yet; subclasses check only what values cannot
+        change.
         """
         _validation.parse(cls.request_model, request, error=InvalidRequest, source=None, prefix="request")
 

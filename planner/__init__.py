@@ -16,7 +16,7 @@ from planner.loading import (
     load_pipelines_reporting,
     parse_pipeline,
 )
-from planner.pipeline import CompiledNode, Pipeline, compile_pipeline, quote_path_value
+from planner.pipeline import CompiledNode, Escape, Pipeline, compile_pipeline
 from planner.profile import ErrorKind, Lineage, NodeError, Profile, Status, Timing
 from planner.schema import pipeline_json_schema, pipeline_json_schema_text
 from planner.state import (
@@ -39,6 +39,7 @@ __all__ = [
     "Defaults",
     "Emission",
     "ErrorKind",
+    "Escape",
     "Expression",
     "ExpressionError",
     "Failure",
@@ -76,7 +77,6 @@ __all__ = [
     "pipeline_json_schema",
     "pipeline_json_schema_text",
     "plan_request",
-    "quote_path_value",
     "resolve_policy",
     "task_id_for",
 ]

@@ -280,6 +280,10 @@ class Template:
     def key_refs(self) -> frozenset[str]:
         return frozenset().union(*(p.key_refs() for p in self.parts if isinstance(p, Expression)))
 
+    def outline(self, stand_in: str) -> str:
+        """The template's text with ``stand_in`` for each expression."""
+        return "".join(part if isinstance(part, str) else stand_in for part in self.parts)
+
     def render(self, context: Mapping[str, Any], *, quote: Callable[[str], str] | None = None) -> Any:
         """Render for one request. ``quote`` escapes each substituted value (not the literals)."""
         if len(self.parts) == 1 and isinstance(self.parts[0], Expression) and quote is None:

@@ -7,10 +7,9 @@ problem: unknown sources, references to unknown nodes, cycles, bad expressions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import quote
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias
 
 from planner.adaptive import AdaptivePolicy, resolve_policy
 from planner.config import KeySpec, Node, PipelineConfig, Source
@@ -23,14 +22,12 @@ from planner.expressions import (
     iter_templates,
 )
 
-PATH_FIELD = "path"
+Escape: TypeAlias = Callable[[str], str]
+"""How one value substituted into a request field is escaped: the node's connector's rule (an HTTP
+path percent-encodes it into one segment). The planner knows the template syntax, not the field's."""
 
-
-def quote_path_value(value: str) -> str:
-    """Percent-encode a value substituted into a URL path: it can never add a segment."""
-    if value in {".", ".."}:
-        return value.replace(".", "%2E")
-    return quote(value, safe="")
+STAND_IN = "x"
+"""What each ``{expression}`` of a request becomes in :meth:`CompiledNode.request_outline`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +44,9 @@ class CompiledNode:
     timeout_ms: float
     retries: int
     policy: AdaptivePolicy
+    escapes: Mapping[str, Escape] = field(default_factory=dict)
+    """Per top-level request field, how its substituted values are escaped; bound from the node's
+    connector when a runtime admits the pipeline (:meth:`Pipeline.bind_escapes`)."""
 
     @property
     def connector(self) -> str:
@@ -57,27 +57,39 @@ class CompiledNode:
         return self.config.optional
 
     def render_request(self, context: Mapping[str, Any]) -> Any:
-        """Render this node's request for one request's context.
+        """Render this node's request for one request's context; each value substituted into a
+        top-level field with an escape (:attr:`escapes`) is escaped by it."""
+        return _render(self.request, context, escapes=self.escapes)
 
-        Values substituted into the top-level ``path`` are percent-encoded, so a key
-        such as ``a/b?c=d#e`` stays one path segment whatever connector reads it.
-        """
-        return _render(self.request, context, top=True)
+    def request_outline(self) -> Any:
+        """The request with each ``{expression}`` replaced by a plain stand-in value: what a
+        connector checks at load time, before any value is known."""
+        return _outline(self.request)
 
 
-def _render(value: Any, context: Mapping[str, Any], *, top: bool = False) -> Any:
+def _render(value: Any, context: Mapping[str, Any], *, escapes: Mapping[str, Escape] | None = None) -> Any:
     if isinstance(value, Template):
         return value.render(context)
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            if top and k == PATH_FIELD and isinstance(v, Template):
-                out[k] = v.render(context, quote=quote_path_value)
-            else:
-                out[k] = _render(v, context)
+            escape = escapes.get(k) if escapes else None
+            out[k] = (
+                v.render(context, quote=escape) if escape and isinstance(v, Template) else _render(v, context)
+            )
         return out
     if isinstance(value, list):
         return [_render(v, context) for v in value]
+    return value
+
+
+def _outline(value: Any) -> Any:
+    if isinstance(value, Template):
+        return value.outline(STAND_IN)
+    if isinstance(value, dict):
+        return {k: _outline(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_outline(v) for v in value]
     return value
 
 
@@ -97,9 +109,20 @@ class Pipeline:
     shapes: dict[frozenset[str], Any] = field(default_factory=dict, repr=False, compare=False)
     """Cache of graph shapes per field selection, filled by :mod:`planner.graph`."""
 
+    escapes_bound: bool = False
+    """Whether each node carries its connector's escapes (:meth:`bind_escapes`)."""
+
     @property
     def name(self) -> str:
         return self.config.pipeline
+
+    def bind_escapes(self, escapes_for: Callable[[str], Mapping[str, Escape]]) -> Pipeline:
+        """This pipeline with each node given the escapes of its connector (``escapes_for`` maps a
+        connector name to them): what a runtime does before it renders a request."""
+        nodes = {
+            name: replace(node, escapes=escapes_for(node.connector)) for name, node in self.nodes.items()
+        }
+        return replace(self, nodes=nodes, escapes_bound=True, shapes={})
 
     @property
     def keys(self) -> Mapping[str, KeySpec]:

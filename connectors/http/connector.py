@@ -12,11 +12,9 @@ from connectors import _validation
 from connectors.base import Connector
 from connectors.errors import BadResponse, ConnectorNotReady, InvalidRequest
 from connectors.http.errors import error_for_exception, error_for_status
-from connectors.http.request import HttpRequest
+from connectors.http.request import HttpRequest, quote_segment
 from connectors.http.source_config import HttpSettings
 
-TEMPLATE = re.compile(r"\{[^{}]*\}")
-"""A ``{expression}`` of the planner's templates, replaced by a stand-in when checking a config."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_CONTENT = re.compile(r"^application/(?:[\w.+-]+\+)?json\b", re.IGNORECASE)
 
@@ -27,20 +25,13 @@ class HttpConnector(Connector[HttpSettings]):
     name = "http"
     settings_model = HttpSettings
     request_model = HttpRequest
+    template_escapes = {"path": quote_segment}
 
     def __init__(self, *, source: str, settings: Mapping[str, Any]) -> None:
         super().__init__(source=source, settings=settings)
         self._origin = httpx.URL(self.settings.base_url)
         self._prefix = self.settings.path_prefix
         self._client: httpx.AsyncClient | None = None
-
-    @classmethod
-    def validate_request(cls, request: Mapping[str, Any]) -> None:
-        """Check a request spec before rendering: ``{expressions}`` in the path stand for one segment."""
-        path = request.get("path")
-        if isinstance(path, str):
-            request = {**request, "path": TEMPLATE.sub("x", path)}
-        super().validate_request(request)
 
     def is_idempotent(self, request: Mapping[str, Any]) -> bool:
         """Safe methods only (RFC 9110): a POST may change the upstream's state."""

@@ -1,8 +1,9 @@
 """A node's HTTP request spec, and the rules that keep it on its source.
 
-The planner renders templates into ``path`` with every substituted value
-percent-encoded (``quote(value, safe="")``), so a key such as ``a/b?c=d#e``
-arrives as ``a%2Fb%3Fc%3Dd%23e``: one path segment. The connector sends the
+A value substituted into ``path`` is escaped by :func:`quote_segment` (the
+connector's ``template_escapes``, applied by the planner as it renders), so a
+key such as ``a/b?c=d#e`` arrives as ``a%2Fb%3Fc%3Dd%23e``: one path segment, and
+``..`` arrives as ``%2E%2E``. The connector sends the
 path as it is. What it refuses is anything that could move the request off
 the source: an absolute or scheme-relative URL, backslashes, ``.``/``..``
 segments (also percent-encoded, since servers and proxies decode them), a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from pydantic import (
     BaseModel,
@@ -36,6 +37,13 @@ MALFORMED_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 UNSAFE_PATH_CHARS = re.compile(r"[\x00-\x20\x7f\\?#]")
 RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 """Headers that would change where or how the request is framed; httpx sets them."""
+
+
+def quote_segment(value: str) -> str:
+    """Percent-encode a value substituted into a URL path: it stays one segment, never ``.``/``..``."""
+    if value in {".", ".."}:
+        return value.replace(".", "%2E")
+    return quote(value, safe="")
 
 
 def check_path(path: str) -> None:

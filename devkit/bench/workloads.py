@@ -24,10 +24,9 @@ from typing import Any, Final
 
 import yaml
 
-from connectors import default_registry
 from devkit.demo import CREDIT_THRESHOLD, account_id_for, credit_score_for
-from planner import ConfigError, Pipeline, graph_shape, load_pipelines
-from streams.liveconfig.catalog import connector_problems
+from planner import Pipeline, graph_shape
+from streams.liveconfig.catalog import load_catalog
 
 UPSTREAM_LATENCY_MS: Final[Mapping[str, float]] = {
     "crm": 10.0,
@@ -176,13 +175,9 @@ def write_configs(folder: Path, workloads: list[Workload], *, output_topic: str)
 
 
 def load_workload_pipelines(folder: Path, *, env: Mapping[str, str]) -> dict[str, Pipeline]:
-    """The pipelines of ``folder``, resolved with ``env`` and checked against their connectors."""
-    pipelines = load_pipelines([folder], env=env)
-    registry = default_registry()
-    problems = [p for pipeline in pipelines.values() for p in connector_problems(pipeline, registry)]
-    if problems:
-        raise ConfigError(problems)
-    return pipelines
+    """The pipelines of ``folder``, resolved with ``env``, checked against their connectors and bound
+    to them."""
+    return load_catalog([folder], env=env)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -93,7 +93,7 @@ class InProcessEngine:
         request_id: str,
         span: Span,
     ) -> Emission:
-        plan = plan_request(pipeline, keys=keys, fields=fields)
+        plan = plan_request(self.sources.bind(pipeline), keys=keys, fields=fields)
         state = RequestState(
             plan,
             request_id=request_id,

@@ -18,9 +18,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors import ConnectorRegistry, ResilientSource, default_registry
-from planner import Source
+from planner import Pipeline, Source
 
 IDLE_CLOSE_S = 300.0
+MAX_BOUND_PIPELINES = 64
+"""Pipelines loaded without the catalog whose bound copies :meth:`SourcePool.bind` keeps."""
 """Far above any request's deadline: a source in use is fetched from long before that."""
 
 
@@ -54,7 +56,23 @@ class SourcePool:
             int, tuple[Source, str, str]
         ] = {}  # id(source) -> (source kept alive, name, ident)
         self._starting: dict[str, asyncio.Future[ResilientSource]] = {}
+        self._bound: dict[int, tuple[Pipeline, Pipeline]] = {}  # id(pipeline) -> (it, kept alive; bound)
         self._closed = False
+
+    def bind(self, pipeline: Pipeline) -> Pipeline:
+        """``pipeline`` bound to its connectors' template escapes, if it is not yet (a pipeline
+        loaded by the planner alone, not through :mod:`streams.liveconfig.catalog`); remembered
+        for the last few pipelines so that each is bound once."""
+        if pipeline.escapes_bound:
+            return pipeline
+        seen = self._bound.get(id(pipeline))
+        if seen is not None and seen[0] is pipeline:
+            return seen[1]
+        bound = pipeline.bind_escapes(lambda connector: self._registry.get(connector).template_escapes)
+        if len(self._bound) >= MAX_BOUND_PIPELINES:
+            self._bound.pop(next(iter(self._bound)))
+        self._bound[id(pipeline)] = (pipeline, bound)
+        return bound
 
     def identity(self, name: str, source: Source) -> str:
         """The source's identity (see :func:`source_identity`), computed once per source object."""

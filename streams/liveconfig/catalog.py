@@ -3,11 +3,13 @@
 The planner cannot know what an HTTP or SQL request looks like; here every
 node's request and every source's settings are checked by its connector, so a
 bad config fails at load time with a located message, not at the first fetch.
+A pipeline that passes is bound to its connectors' escapes (:func:`bind_connectors`):
+each connector says how a value substituted into its requests is escaped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from connectors import ConnectorRegistry, FetchError, default_registry
@@ -39,32 +41,47 @@ def connector_problems(pipeline: Pipeline, registry: ConnectorRegistry) -> list[
         except KeyError:
             continue  # reported with its source
         try:
-            cls.validate_request(node.config.request)
+            cls.validate_request(node.request_outline())
         except FetchError as exc:
             add(str(exc), node=name, where="request")
     return problems
 
 
+def bind_connectors(pipeline: Pipeline, registry: ConnectorRegistry | None = None) -> Pipeline:
+    """``pipeline`` with each node given its connector's template escapes (its connectors must be
+    known: check with :func:`connector_problems` first)."""
+    known = registry or default_registry()
+    return pipeline.bind_escapes(lambda connector: known.get(connector).template_escapes)
+
+
 def load_catalog_reporting(
-    paths: Iterable[str | Path], *, registry: ConnectorRegistry | None = None
+    paths: Iterable[str | Path],
+    *,
+    registry: ConnectorRegistry | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Pipeline], list[Problem]]:
-    """The pipelines that pass every check, and the problems of those that do not."""
+    """The pipelines that pass every check, bound to their connectors, and the problems of those
+    that do not. ``env`` resolves ``${VAR}`` references (default: the process environment)."""
     registry = registry or default_registry()
-    loaded, problems = load_pipelines_reporting(paths)
+    loaded, problems = load_pipelines_reporting(paths, env=env)
     valid: dict[str, Pipeline] = {}
     for name, pipeline in loaded.items():
         found = connector_problems(pipeline, registry)
         problems.extend(found)
         if not found:
-            valid[name] = pipeline
+            valid[name] = bind_connectors(pipeline, registry)
     return valid, problems
 
 
 def load_catalog(
-    paths: Iterable[str | Path], *, registry: ConnectorRegistry | None = None
+    paths: Iterable[str | Path],
+    *,
+    registry: ConnectorRegistry | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Pipeline]:
-    """Load pipelines and check them against their connectors; one ConfigError with every problem."""
-    pipelines, problems = load_catalog_reporting(paths, registry=registry)
+    """Load pipelines, check them against their connectors and bind them to them; one ConfigError
+    with every problem."""
+    pipelines, problems = load_catalog_reporting(paths, registry=registry, env=env)
     if problems:
         raise ConfigError(problems)
     return pipelines
@@ -72,8 +89,9 @@ def load_catalog(
 
 def parse_checked(text: str, *, file: str, registry: ConnectorRegistry | None = None) -> Pipeline:
     """Parse one pipeline document and run every check; ConfigError lists all problems."""
+    registry = registry or default_registry()
     pipeline = parse_pipeline(text, file=file)
-    problems = connector_problems(pipeline, registry or default_registry())
+    problems = connector_problems(pipeline, registry)
     if problems:
         raise ConfigError(problems)
-    return pipeline
+    return bind_connectors(pipeline, registry)

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from planner import Pipeline
+from streams.liveconfig.catalog import bind_connectors
 
 log = logging.getLogger(__name__)
 MAX_VERSIONS_KEPT = 256
@@ -31,18 +32,22 @@ class PipelineStore:
         for pipeline in (pipelines or {}).values():
             self.activate(pipeline)
 
-    def add_version(self, pipeline: Pipeline) -> None:
-        """Know a version (so requests planned with it can finish) without serving it."""
+    def add_version(self, pipeline: Pipeline) -> Pipeline:
+        """Know a version (so requests planned with it can finish) without serving it; returns it as
+        kept, bound to its connectors' escapes (:func:`~streams.liveconfig.catalog.bind_connectors`)."""
+        if not pipeline.escapes_bound:
+            pipeline = bind_connectors(pipeline)
         key = (pipeline.name, pipeline.version)
         self._versions[key] = pipeline
         self._versions.move_to_end(key)
         while len(self._versions) > MAX_VERSIONS_KEPT:
             self._versions.popitem(last=False)
         self._notify()
+        return pipeline
 
     def activate(self, pipeline: Pipeline) -> bool:
         """Serve this version for new requests; return False if it already was the current one."""
-        self.add_version(pipeline)
+        pipeline = self.add_version(pipeline)
         previous = self._current.get(pipeline.name)
         self._removed.discard(pipeline.name)
         if previous is not None and previous.version == pipeline.version:

@@ -18,7 +18,7 @@ from connectors import (
 )
 from connectors.http import HttpConnector, HttpRequest
 from connectors.http.errors import error_for_exception, error_for_status, retry_after_s
-from connectors.http.request import check_path
+from connectors.http.request import check_path, quote_segment
 
 
 @pytest.mark.parametrize(
@@ -60,6 +60,22 @@ def test_safe_paths_pass(path: str) -> None:
 def test_paths_that_could_leave_the_source_are_rejected(path: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         check_path(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [
+        ("a/b?c=d#e", "a%2Fb%3Fc%3Dd%23e"),
+        ("..", "%2E%2E"),
+        (".", "%2E"),
+        ("...", "..."),
+        ("C042", "C042"),
+        ("a b%", "a%20b%25"),
+        ("ü", "%C3%BC"),
+    ],
+)
+def test_a_value_substituted_into_a_path_stays_one_segment(value: str, quoted: str) -> None:
+    assert HttpConnector.template_escapes["path"](value) == quote_segment(value) == quoted
 
 
 def test_request_defaults_and_method_case() -> None:

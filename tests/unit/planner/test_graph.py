@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from planner import Pipeline, RequestError, graph_shape, plan_request, quote_path_value
+from planner import Pipeline, RequestError, graph_shape, plan_request
 
 BuildPipeline = Callable[..., Pipeline]  # the build_pipeline fixture of conftest.py
 
@@ -156,35 +156,27 @@ def test_extra_keys_are_accepted(customer360: Pipeline) -> None:
     assert plan_request(customer360, keys={**C042, "tenant": "t1"}).keys["tenant"] == "t1"
 
 
-@pytest.mark.parametrize(
-    ("value", "quoted"),
-    [
-        ("a/b?c=d#e", "a%2Fb%3Fc%3Dd%23e"),
-        ("..", "%2E%2E"),
-        (".", "%2E"),
-        ("...", "..."),
-        ("C042", "C042"),
-        ("a b%", "a%20b%25"),
-        ("ü", "%C3%BC"),
-    ],
-)
-def test_quote_path_value_keeps_a_value_one_segment(value: str, quoted: str) -> None:
-    assert quote_path_value(value) == quoted
+def test_render_request_escapes_values_only_in_the_fields_its_connector_names(customer360: Pipeline) -> None:
+    bound = customer360.bind_escapes(lambda connector: {"path": lambda value: f"<{value}>"})
+    context = {"keys": {"customer_id": "../x"}, "customer": {"account_id": "A/1"}}
+    assert bound.escapes_bound
+    assert not customer360.escapes_bound
+    assert bound.nodes["customer"].render_request(context) == {"path": "/customers/<../x>"}
+    assert bound.nodes["orders"].render_request(context) == {"path": "/orders", "params": {"account": "A/1"}}
+    # Unbound (the planner alone): values go in as they are; a runtime binds before it renders.
+    assert customer360.nodes["customer"].render_request(context) == {"path": "/customers/../x"}
 
 
-def test_render_request_quotes_path_values_only(customer360: Pipeline) -> None:
-    context = {"keys": {"customer_id": "../admin?x=1#f"}, "customer": {"account_id": "A/1"}}
-    assert customer360.nodes["customer"].render_request(context) == {
-        "path": "/customers/..%2Fadmin%3Fx%3D1%23f"
-    }
-    assert customer360.nodes["orders"].render_request(context) == {
-        "path": "/orders",
-        "params": {"account": "A/1"},
-    }
-
-
-def test_render_request_of_a_single_placeholder_path_is_quoted_text(build_pipeline: BuildPipeline) -> None:
+def test_render_request_of_a_single_placeholder_field_with_an_escape_is_escaped_text(
+    build_pipeline: BuildPipeline,
+) -> None:
     pipeline = build_pipeline(
         nodes={"a": {"source": "api", "request": {"path": "{keys.id}", "n": "{keys.id}"}}}
-    )
-    assert pipeline.nodes["a"].render_request({"keys": {"id": ".."}}) == {"path": "%2E%2E", "n": ".."}
+    ).bind_escapes(lambda connector: {"path": str.upper})
+    assert pipeline.nodes["a"].render_request({"keys": {"id": "ab"}}) == {"path": "AB", "n": "ab"}
+
+
+def test_request_outline_puts_a_stand_in_for_each_expression(build_pipeline: BuildPipeline) -> None:
+    request = {"path": "/c/{keys.id}/o/{keys.id}", "params": {"q": ["{keys.id}", 3]}, "n": "{keys.id}"}
+    pipeline = build_pipeline(nodes={"a": {"source": "api", "request": request}})
+    assert pipeline.nodes["a"].request_outline() == {"path": "/c/x/o/x", "params": {"q": ["x", 3]}, "n": "x"}
