@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         description="Stable id of this worker (e.g. a pod name); exactly_once: a restarted worker fences its "
         "previous life's open transaction at once. Default: random per process.",
     )
+    static_membership: bool = Field(
+        True,
+        description="With GRAPHFETCH_WORKER_ID set, agents join their groups as static members: a restarted "
+        "worker takes its partitions back without a rebalance; a stopped one's wait the session timeout.",
+    )
     max_queued_tasks: int = Field(
         512, ge=0, description="Tasks a saturated connector worker holds, run critical path first."
     )

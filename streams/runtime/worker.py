@@ -83,10 +83,13 @@ class Worker:
         roles: Sequence[Role] = ROLES,
         worker_id: str | None = None,
     ) -> None:
-        """``worker_id``: unique among live workers; a stable one (kept across restarts) lets an
-        exactly-once worker fence its previous life at once. Default: random per process."""
+        """``worker_id``: unique among live workers. A stable one (kept across restarts) makes the
+        agents static members of their groups (unless ``settings.static_membership`` is off), so a
+        restarted worker takes its partitions back without a rebalance, and lets an exactly-once
+        worker fence its previous life at once. Default: random per process, dynamic members."""
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
+        self.static_member = worker_id is not None and settings.static_membership
         self.roles = list(roles)
         self.store = PipelineStore(pipelines)
         self.connectors = default_registry().names()
@@ -124,6 +127,7 @@ class Worker:
             sources=sources,
             adaptive=adaptive,
             transactions=transactions,
+            group_instance_id=self.worker_id if self.static_member else None,
         )
         self.ctx = ctx
         self.stats = StatsSync(

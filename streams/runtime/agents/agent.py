@@ -59,6 +59,9 @@ class AgentContext:
     """Set whenever ``requests_in_flight`` is below ``settings.max_in_flight_requests``."""
     transactions: TransactionCoordinator | None = None
     """Exactly-once: commits offsets in the producer's transactions. None: agents commit themselves."""
+    group_instance_id: str | None = None
+    """The worker's stable id when its agents join their groups as static members (KIP-345): a
+    restarted worker takes its partitions back without a rebalance. None: dynamic members."""
 
     def track_requests(self, in_flight: int) -> None:
         self.requests_in_flight = in_flight
@@ -162,7 +165,8 @@ class Agent(abc.ABC):
         if self.state is not AgentState.NEW:
             raise RuntimeError(f"{self.role} agent already ran; create a new one")
         self.state = AgentState.RUNNING
-        consumer = make_consumer(self.settings, group_id=self.group_id())
+        static = {"group_instance_id": self.ctx.group_instance_id} if self.ctx.group_instance_id else {}
+        consumer = make_consumer(self.settings, group_id=self.group_id(), **static)
         self.consumer = consumer
         consumer.subscribe(self.topics(), listener=_Listener(self))
         transactions = self.ctx.transactions
