@@ -446,9 +446,7 @@ def broker_command(
 def demo_upstreams(ctx: typer.Context) -> None:
     """Serve the demo upstream APIs (CRM, orders, support, loyalty, risk, shipping) with fault knobs.
 
-    Flags: --host, --port (default $GRAPHFETCH_DEMO_PORT, else 8700), --customers, --token, --seed,
-    --db-url, --no-db, --latency-ms, --jitter-ms, --error-rate, --hang-rate, --hang-ms, --tail-rate,
-    --tail-factor, --down, --faults JSON; --help for details.
+    Its flags are the demo's own (devkit, the dev extra): ``graphfetch demo-upstreams --help`` lists them.
     """
     try:
         from devkit.demo.command_line import main as demo_main
@@ -535,8 +533,7 @@ def bench(
 def chaos(ctx: typer.Context) -> None:
     """Break a local graphfetch deployment on purpose and count what its clients see.
 
-    Flags: --scenario/-s, --rate, --duration, --json, --broker, --guarantee, --repeat, --workdir,
-    --progress/--no-progress; --help for details.
+    Its flags are the fault suite's own (devkit, the dev extra): ``graphfetch chaos --help`` lists them.
     """
     try:
         from devkit.chaos.command import app as chaos_app
