@@ -164,9 +164,11 @@ class StatsSync:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.publish()
-        if self._reader is not None:
-            await self._reader.__aexit__(None, None, None)
+        try:
+            await self.publish()
+        finally:  # closed even when a stop that outlasts its bound cancels the publish (no group to leave)
+            if self._reader is not None:
+                await self._reader.__aexit__(None, None, None)
 
     async def publish(self) -> bool:
         """Publish this worker's snapshot now; False when read-only or (logged, counted) refused."""

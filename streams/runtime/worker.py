@@ -38,6 +38,8 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 Role = Literal["planner", "connector", "aggregator"]
 ROLES: tuple[Role, ...] = ("planner", "connector", "aggregator")
+CANCEL_GRACE_S = 1.0
+"""How long a stop waits for jobs it cancelled at its timeout; one still running then is left to end."""
 
 
 def topic_specs(
@@ -203,8 +205,8 @@ class Worker:
             )
             for job in late:
                 job.cancel()
-        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-        return [None if isinstance(o, asyncio.CancelledError) else o for o in outcomes]
+            await asyncio.wait(late, timeout=CANCEL_GRACE_S)  # a job may still await in its cleanup
+        return [job.exception() if job.done() and not job.cancelled() else None for job in jobs]
 
     def _agent(self, role: Role, ctx: AgentContext) -> Agent:
         if role == "planner":

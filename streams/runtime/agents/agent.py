@@ -71,6 +71,19 @@ class AgentContext:
             self.capacity.clear()
 
 
+_closing: set[asyncio.Task[None]] = set()
+"""Consumer closes that outlived their agent (a stop cancelled at its timeout); kept until they end."""
+
+
+async def _closed(consumer: AIOKafkaConsumer) -> None:
+    """Close ``consumer``. The close runs as a task of its own, so a cancelled agent leaves it going
+    (it ends when the broker answers or aiokafka's timeouts pass) instead of leaving it unclosed."""
+    closing = asyncio.ensure_future(consumer.stop())
+    _closing.add(closing)
+    closing.add_done_callback(_closing.discard)
+    await asyncio.shield(closing)
+
+
 class AgentState(enum.Enum):
     NEW = "new"
     RUNNING = "running"
@@ -197,10 +210,12 @@ class Agent(abc.ABC):
                 if transactions is not None:
                     transactions.unregister(self)
                 self.stage = "leaving its consumer group"
-                await consumer.stop()
                 unregister()
-                self.state = AgentState.STOPPED
-                self.stage = "stopped"
+                try:
+                    await _closed(consumer)
+                finally:
+                    self.state = AgentState.STOPPED
+                    self.stage = "stopped"
         if self._failed_with is not None:
             raise self._failed_with
 

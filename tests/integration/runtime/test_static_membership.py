@@ -52,6 +52,8 @@ OUTPUT = f"{NAME}.profiles"
 PIPELINE = {
     "pipeline": NAME,
     "output": {"topic": OUTPUT, "key": "keys.id"},
+    # Deadlines that a loaded machine cannot reach: a request answered late is still answered whole.
+    "defaults": {"timeout_ms": 30_000, "deadline_ms": 60_000},
     "sources": {"null": {"connector": "null"}},
     "nodes": {"only": {"source": "null", "request": {"value": {"id": "{keys.id}"}}}},
     "fields": {"only": "only.id"},
