@@ -9,13 +9,40 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from planner import Pipeline
+from streams.liveconfig.catalog import load_catalog
 from streams.runtime.agents import ConnectorAgent
 from streams.runtime.worker import ROLES, Role, Worker
 from streams.settings import Settings
+from tests.support.waiting import until
 
 READY_TIMEOUT_S = 30.0
+
+
+def pipeline_folder(tmp_path: Path, document: dict[str, Any]) -> tuple[Path, dict[str, Pipeline]]:
+    """A configs folder holding ``document`` as its one pipeline, and that folder's pipelines loaded."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / f"{document['pipeline']}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return folder, load_catalog([folder])
+
+
+async def start(worker: Worker, *, timeout_s: float) -> asyncio.Future[None]:
+    """Run ``worker`` on this loop; return its job once its agents run (raise its error if it failed
+    to start). Stop it with ``worker.stop()`` and await the job."""
+    job = asyncio.ensure_future(worker.run())
+    await until(
+        lambda: worker.ready.is_set() or job.done(), timeout_s=timeout_s, what=f"worker {worker.worker_id}"
+    )
+    if job.done():
+        job.result()
+        raise AssertionError(f"worker {worker.worker_id} ended as it started")
+    return job
 
 
 @asynccontextmanager

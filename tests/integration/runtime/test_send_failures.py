@@ -28,19 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devkit.brokers import local_broker
 from planner import Profile
 from streams.kafka.factory import make_producer
 from streams.kafka.topicreader import TopicCollector
-from streams.liveconfig.catalog import load_catalog
 from streams.runtime.agents.delivery import SendFailedError
 from streams.runtime.worker import ROLES, Worker
 from streams.settings import Settings
 from tests.support.waiting import until
-from tests.support.workers import connector_agent, running_worker
+from tests.support.workers import connector_agent, pipeline_folder, running_worker, start
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -110,11 +108,8 @@ async def test_a_send_that_keeps_failing_stops_the_worker_and_its_successor_lose
     async with AsyncExitStack() as stack:
         # Stopped at the end, resumed first if a failure left it frozen (ChildBroker.stop).
         broker = await stack.enter_async_context(local_broker("auto", log_path=tmp_path / "broker.log"))
-        folder = tmp_path / "configs"
-        folder.mkdir()
         output = "send-failures.profiles"
-        (folder / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(_pipeline(output), sort_keys=False))
-        pipelines = load_catalog([folder])
+        folder, pipelines = pipeline_folder(tmp_path, _pipeline(output))
         settings = Settings(
             bootstrap=broker.bootstrap,
             configs=folder,
@@ -127,9 +122,7 @@ async def test_a_send_that_keeps_failing_stops_the_worker_and_its_successor_lose
 
         # The first worker serves, then its sends fail while the broker is frozen.
         first = Worker(settings, pipelines=pipelines, roles=ROLES, worker_id="send-failures")
-        job = asyncio.ensure_future(first.run())
-        await until(lambda: first.ready.is_set() or job.done(), timeout_s=WAIT_S, what="the first worker")
-        assert not job.done(), job.exception()
+        job = await start(first, timeout_s=WAIT_S)
         await profiles.start()
         stack.push_async_callback(profiles.stop)
         before = [f"before-{i}" for i in range(5)]

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from aiokafka import TopicPartition
 
 from devkit.brokers import KafkaBroker
@@ -32,11 +31,11 @@ from devkit.brokers.apache_kafka import kafka_available
 from planner import Profile
 from streams.kafka.requestclient import produce_requests
 from streams.kafka.topicreader import TopicCollector
-from streams.liveconfig.catalog import load_catalog
 from streams.runtime.agents import Agent
 from streams.runtime.worker import ROLES, Worker
 from streams.settings import Settings
 from tests.support.waiting import until
+from tests.support.workers import pipeline_folder, start
 
 pytestmark = [
     pytest.mark.integration,
@@ -91,23 +90,11 @@ def _count_revocations(worker: Worker, counts: Counter[str]) -> None:
         agent.revoked = revoked  # type: ignore[method-assign]
 
 
-async def _started(worker: Worker, jobs: list[asyncio.Future[None]]) -> None:
-    job = asyncio.ensure_future(worker.run())
-    jobs.append(job)
-    await until(
-        lambda: worker.ready.is_set() or job.done(), timeout_s=WAIT_S, what=f"worker {worker.worker_id}"
-    )
-    assert not job.done(), job.exception()
-
-
 @pytest.mark.parametrize("static", [True, False], ids=["static", "dynamic"])
 async def test_a_restarted_worker_takes_its_partitions_back_without_rebalancing_the_others(
     tmp_path: Path, static: bool
 ) -> None:
-    folder = tmp_path / "configs"
-    folder.mkdir()
-    (folder / "static-membership.yaml").write_text(yaml.safe_dump(PIPELINE, sort_keys=False))
-    pipelines = load_catalog([folder])
+    folder, pipelines = pipeline_folder(tmp_path, PIPELINE)
     jobs: list[asyncio.Future[None]] = []
     workers: list[Worker] = []
     async with KafkaBroker(log_path=tmp_path / "kafka.log") as broker:
@@ -123,7 +110,7 @@ async def test_a_restarted_worker_takes_its_partitions_back_without_rebalancing_
         try:
             a, b = (Worker(settings, pipelines=pipelines, worker_id=name) for name in ("a", "b"))
             workers += [a, b]
-            await asyncio.gather(_started(a, jobs), _started(b, jobs))
+            jobs += await asyncio.gather(start(a, timeout_s=WAIT_S), start(b, timeout_s=WAIT_S))
             await until(lambda: _settled([a, b]), timeout_s=WAIT_S, what="both workers given partitions")
             before = _assignments(a)
             revoked_from_b: Counter[str] = Counter()
@@ -133,7 +120,7 @@ async def test_a_restarted_worker_takes_its_partitions_back_without_rebalancing_
             await asyncio.wait_for(jobs[0], WAIT_S)
             again = Worker(settings, pipelines=pipelines, worker_id="a")
             workers.append(again)
-            await _started(again, jobs)
+            jobs.append(await start(again, timeout_s=WAIT_S))
             await until(
                 lambda: _settled([again, b]), timeout_s=WAIT_S, what="the restarted worker given partitions"
             )

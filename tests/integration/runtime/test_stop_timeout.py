@@ -20,14 +20,13 @@ import logging
 from pathlib import Path
 
 import pytest
-import yaml
 from aiokafka import AIOKafkaConsumer
 
 from devkit.brokers import local_broker
-from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import ROLES, Worker
 from streams.settings import Settings
 from tests.support.waiting import until
+from tests.support.workers import pipeline_folder, start
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,9 +45,7 @@ async def test_a_worker_whose_broker_is_frozen_stops_at_its_stop_timeout(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with local_broker("auto", log_path=tmp_path / "broker.log") as broker:
-        folder = tmp_path / "configs"
-        folder.mkdir()
-        (folder / "stop-timeout.yaml").write_text(yaml.safe_dump(PIPELINE, sort_keys=False))
+        folder, pipelines = pipeline_folder(tmp_path, PIPELINE)
         settings = Settings(
             bootstrap=broker.bootstrap,
             configs=folder,
@@ -56,10 +53,8 @@ async def test_a_worker_whose_broker_is_frozen_stops_at_its_stop_timeout(
             watch_configs=False,
             stop_timeout_ms=2_000,
         ).isolated("stop-timeout")
-        worker = Worker(settings, pipelines=load_catalog([folder]), roles=ROLES)
-        job = asyncio.ensure_future(worker.run())
-        await until(lambda: worker.ready.is_set() or job.done(), timeout_s=END_WAIT_S, what="the worker")
-        assert not job.done(), job.exception()
+        worker = Worker(settings, pipelines=pipelines, roles=ROLES)
+        job = await start(worker, timeout_s=END_WAIT_S)
         # Every agent in its group: the stop then has a group to leave.
         await until(
             lambda: all(a.consumer is not None and a.consumer.assignment() for a in worker.agents),
