@@ -73,8 +73,8 @@ class WholeTopic:
 
     async def __aenter__(self) -> WholeTopic:
         consumer = make_consumer(self._settings, group_id=None, **self._options)
-        await consumer.start()
         try:
+            await consumer.start()
             tps = await self._assign(consumer)
             await self._seek(consumer, tps)
         except BaseException:

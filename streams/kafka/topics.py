@@ -35,6 +35,7 @@ _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 _NO_ERROR = 0
 _UNKNOWN_TOPIC_OR_PARTITION = 3
 _TOPIC_ALREADY_EXISTS = 36
+_NO_CONTROLLER_BACKOFF_S = 0.2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +153,18 @@ async def _create_absent(
         )
         for spec in by_name.values()
     ]
-    response = await admin.create_topics(new_topics, timeout_ms=timeout_ms)
+    while True:
+        try:
+            response = await admin.create_topics(new_topics, timeout_ms=timeout_ms)
+            break
+        except AttributeError as exc:
+            if "nodeId" not in str(exc):
+                raise
+            # aiokafka 0.14 sends CreateTopics to the controller its metadata names; metadata fetched
+            # while a broker is coming back can name none, and it then fails on None.nodeId. The
+            # caller's timeout bounds the retries.
+            log.debug("no controller in the cluster metadata yet; asking again")
+            await asyncio.sleep(_NO_CONTROLLER_BACKOFF_S)
     created: list[str] = []
     for name, error_code, *rest in response.topic_errors:  # v0 has no error_message
         if error_code == _NO_ERROR:

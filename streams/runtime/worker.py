@@ -114,17 +114,12 @@ class Worker:
         transactions: TransactionCoordinator | None = None
         if settings.processing_guarantee == "exactly_once":
             transactions = TransactionCoordinator(settings, worker_id=self.worker_id)
-            await transactions.start()
-            producer = transactions.producer
-            stats_producer = make_producer(settings)
-        else:
-            producer = stats_producer = make_producer(settings)
-        await stats_producer.start()
+        stats_producer = make_producer(settings)  # the history's; with at least once, every send's
         sources = SourcePool()
         adaptive = AdaptiveFetcher.from_settings(settings)
         ctx = AgentContext(
             settings=settings,
-            producer=producer,
+            producer=stats_producer if transactions is None else transactions.producer,
             store=self.store,
             sources=sources,
             adaptive=adaptive,
@@ -141,7 +136,10 @@ class Worker:
         )
         jobs: list[asyncio.Future[Any]] = []
         commits: asyncio.Future[None] | None = None
-        try:
+        try:  # from here on, what was built is closed whatever happens (a failed or cancelled start too)
+            if transactions is not None:
+                await transactions.start()
+            await stats_producer.start()
             await self.stats.start()  # a new worker starts informed by its peers' history (bounded wait)
             self.agents = [self._agent(role, ctx) for role in self.roles]
             self.config_sync = ConfigSync(settings, self.store)

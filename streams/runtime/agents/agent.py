@@ -71,17 +71,17 @@ class AgentContext:
             self.capacity.clear()
 
 
-_closing: set[asyncio.Task[None]] = set()
+_closing: set[asyncio.Future[None]] = set()
 """Consumer closes that outlived their agent (a stop cancelled at its timeout); kept until they end."""
 
 
-async def _closed(consumer: AIOKafkaConsumer) -> None:
-    """Close ``consumer``. The close runs as a task of its own, so a cancelled agent leaves it going
-    (it ends when the broker answers or aiokafka's timeouts pass) instead of leaving it unclosed."""
-    closing = asyncio.ensure_future(consumer.stop())
+def _close(consumer: AIOKafkaConsumer) -> asyncio.Future[None]:
+    """Begin closing ``consumer`` as a task of its own, so that a cancelled agent leaves the close
+    going (it ends when the broker answers or aiokafka's timeouts pass) instead of unclosed."""
+    closing: asyncio.Future[None] = asyncio.ensure_future(consumer.stop())
     _closing.add(closing)
     closing.add_done_callback(_closing.discard)
-    await asyncio.shield(closing)
+    return closing
 
 
 class AgentState(enum.Enum):
@@ -183,7 +183,11 @@ class Agent(abc.ABC):
         self.consumer = consumer
         consumer.subscribe(self.topics(), listener=_Listener(self))
         transactions = self.ctx.transactions
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:  # failed or cancelled (a stop at its timeout) while joining: still close
+            _close(consumer)
+            raise
         if transactions is not None:
             transactions.register(self)
         unregister = metrics.register_gauge("graphfetch.consumer.lag", self.lag)
@@ -212,7 +216,7 @@ class Agent(abc.ABC):
                 self.stage = "leaving its consumer group"
                 unregister()
                 try:
-                    await _closed(consumer)
+                    await asyncio.shield(_close(consumer))
                 finally:
                     self.state = AgentState.STOPPED
                     self.stage = "stopped"
