@@ -14,7 +14,9 @@ again (a restart), :meth:`~LocalDeployment.pause_broker` and
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from devkit.deployment.lifecycle import Lifecycle
 from devkit.deployment.workers import WorkerProcesses, worker_env
 from planner import Pipeline
 from streams.cli.shared_options import BrokerKind
-from streams.kafka.topics import ensure_topics
+from streams.kafka.topics import describe_partitions, ensure_topics
 from streams.runtime.worker import topic_specs
 from streams.settings import Settings
 
@@ -88,6 +90,21 @@ class LocalDeployment(Lifecycle):
         produced at once is then not lost to topic auto-creation."""
         specs = topic_specs(self.settings, pipelines, default_registry().names())
         await ensure_topics(self.settings.bootstrap, specs, **self.settings.kafka_security_options())
+
+    async def wait_for_topics(self, topics: Sequence[str], *, timeout_s: float) -> None:
+        """Until the workers created every topic with ``settings.partitions`` partitions (asked without
+        auto-creating any); :class:`DeploymentError` with their logs if one exits first or time is up."""
+        deadline = time.monotonic() + timeout_s
+        missing = list(topics)
+        while missing:
+            if self.workers.dead():
+                raise DeploymentError(f"a worker exited while starting:\n{self.logs()}")
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"topics {missing} not created within {timeout_s:g} s:\n{self.logs()}")
+            counts = [await describe_partitions(self.settings.bootstrap, t) for t in missing]
+            missing = [t for t, n in zip(missing, counts, strict=True) if n < self.settings.partitions]
+            if missing:
+                await asyncio.sleep(0.1)  # topic creation has no notification; re-ask shortly
 
     def spawn(
         self,

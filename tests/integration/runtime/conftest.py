@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ from devkit.deployment.local import LocalDeployment
 from devkit.deployment.upstreams import DemoUpstreams
 from streams.kafka.factory import make_producer
 from streams.kafka.topicreader import Received, TopicCollector
-from streams.kafka.topics import describe_partitions
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -192,27 +190,12 @@ class Runtime:
         s = self.settings
         topics = [s.requests_topic, s.results_topic, s.dlq_topic, self.output_topic]
         topics += [s.tasks_topic(c) for c in CONNECTORS]
-        await self._wait_for_topics(topics)
+        await self._deployment.wait_for_topics(topics, timeout_s=STARTUP_TIMEOUT_S)
         self._profiles = await self.collect(self.output_topic)
         self._dead_letters = await self.collect(s.dlq_topic)
         probe = f"probe-{uuid.uuid4().hex[:8]}"
         await self.send([{"request_id": probe, "pipeline": PIPELINE, "keys": {"customer_id": "C00001"}}])
         await self.wait_for_profiles([probe], timeout_s=STARTUP_TIMEOUT_S)
-
-    async def _wait_for_topics(self, topics: Sequence[str]) -> None:
-        """Until the workers created every topic (asked without auto-creating any)."""
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        missing = list(topics)
-        while missing:
-            dead = [w for w in self.workers if not w.alive]
-            if dead:
-                pytest.fail(f"a worker exited while starting:\n{self.logs()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"topics {missing} not created within {STARTUP_TIMEOUT_S:g} s:\n{self.logs()}")
-            counts = [await describe_partitions(self.bootstrap, t) for t in missing]
-            missing = [t for t, n in zip(missing, counts, strict=True) if n < PARTITIONS]
-            if missing:
-                await asyncio.sleep(0.1)  # topic creation has no notification; re-ask shortly
 
     async def collect(self, topic: str) -> TopicCollector:
         """A started collector of ``topic`` (stopped at teardown)."""

@@ -35,7 +35,6 @@ from devkit.deployment.local import LocalDeployment
 from devkit.deployment.upstreams import DemoUpstreams
 from streams.kafka.factory import make_producer
 from streams.kafka.topicreader import TopicCollector
-from streams.kafka.topics import describe_partitions
 from streams.settings import Settings
 from streams.telemetry.tracing import headers_for
 from tests.support.jaeger import Jaeger, JaegerNotBuilt, running_jaeger
@@ -191,22 +190,6 @@ async def deployment(
         yield local
 
 
-async def _wait_for_topics(deployment: LocalDeployment, topics: list[str]) -> None:
-    """Until the workers created every topic (asked without auto-creating any)."""
-    settings = deployment.settings
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    missing = topics
-    while missing:
-        if deployment.workers.dead():
-            pytest.fail(f"a worker exited while starting:\n{deployment.logs()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"topics {missing} not created in {STARTUP_TIMEOUT_S:g} s:\n{deployment.logs()}")
-        counts = [await describe_partitions(settings.bootstrap, t) for t in missing]
-        missing = [t for t, n in zip(missing, counts, strict=True) if n < PARTITIONS]
-        if missing:
-            await asyncio.sleep(0.1)  # topic creation has no notification; re-ask shortly
-
-
 async def _send(settings: Settings, jaeger: Jaeger, request_ids: list[str]) -> dict[str, str]:
     """Produce one request per customer, each under a producer span exported to Jaeger; their trace ids.
 
@@ -323,7 +306,9 @@ async def test_each_request_is_one_complete_trace_in_jaeger(
     settings = deployment.settings
     output = f"{unique_name}.profiles"
     topics = [settings.requests_topic, settings.results_topic, settings.tasks_topic("http")]
-    await _wait_for_topics(deployment, [*topics, settings.tasks_topic("sql"), output])
+    await deployment.wait_for_topics(
+        [*topics, settings.tasks_topic("sql"), output], timeout_s=STARTUP_TIMEOUT_S
+    )
     profiles = TopicCollector(settings=settings, topic=output, partitions=PARTITIONS)
     await profiles.start()
     try:
