@@ -4,6 +4,12 @@ It starts a local broker unless a bootstrap is given (``--broker auto`` takes
 Apache Kafka where its jars and Java are installed, else Tansu, and says
 which), the demo upstream services and a worker with every role, prints where
 everything is, sends a few demo requests and prints their profiles. One Ctrl-C stops everything; nothing is left running.
+
+The broker and the demo upstreams come from the harness the bench, chaos runs and
+tests share (:mod:`devkit.deployment`). Here the upstreams and the worker run in
+this process's event loop: the upstreams listen where ``GRAPHFETCH_DEMO_HOST`` and
+``GRAPHFETCH_DEMO_PORT`` say (the shipped configs' defaults), a port in use is
+reported as such, and nothing but the broker is a child process.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from devkit.brokers import choose_kind, local_broker
-from devkit.demo.server import DemoServer
+from devkit.brokers import choose_kind
 from devkit.demo.server_settings import DemoSettings
+from devkit.deployment.local import LocalDeployment
+from devkit.deployment.upstreams import DemoUpstreams
 from planner import Pipeline
 from streams.cli.shared_options import BrokerKind
 from streams.kafka.requestclient import produce_requests, wait_for_profile
@@ -51,18 +58,19 @@ class DevStack:
 
     async def run(self) -> None:
         opts = self.options
-        settings = opts.settings
+        kind = None if opts.broker is None else choose_kind(opts.broker)
         async with contextlib.AsyncExitStack() as stack:
+            deployment = await stack.enter_async_context(LocalDeployment(settings=opts.settings, broker=kind))
+            settings = deployment.settings
             broker_note = "given"
-            if opts.broker is not None:
-                kind = choose_kind(opts.broker)
-                broker = await stack.enter_async_context(local_broker(kind))
-                settings = settings.model_copy(update={"bootstrap": broker.bootstrap})
+            if deployment.broker is not None:
+                broker = deployment.broker
                 broker_note = f"{broker.name}, started in {broker.startup_s or 0:.1f} s"
                 if opts.broker is BrokerKind.AUTO and kind is BrokerKind.TANSU:
                     broker_note += "; Apache Kafka is not installed here (scripts/kafka/fetch)"
-            demo = DemoServer(DemoSettings(host=settings.demo_host, port=settings.demo_port))
-            await demo.start()
+            demo = await stack.enter_async_context(
+                DemoUpstreams.in_loop(DemoSettings(host=settings.demo_host, port=settings.demo_port))
+            )
             worker = Worker(settings, pipelines=opts.pipelines)
             worker_job = asyncio.ensure_future(worker.run())
             try:
@@ -80,7 +88,6 @@ class DevStack:
                 worker.stop()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_job
-                await demo.stop()
 
     async def _wait_ready(self, worker: Worker, job: asyncio.Future[None]) -> None:
         ready: asyncio.Future[Any] = asyncio.ensure_future(worker.ready.wait())

@@ -12,7 +12,6 @@ from devkit.bench.options import BenchOptions, Sizes
 from devkit.bench.progress import BenchProgress
 from devkit.bench.results import AdaptiveFigures, HopProbe, Memory, Startup
 from devkit.bench.stats import Summary
-from devkit.bench.upstreams import DemoUpstreams
 from devkit.bench.workloads import (
     CUSTOMER360,
     CUSTOMER360_NULL,
@@ -21,6 +20,7 @@ from devkit.bench.workloads import (
     load_workload_pipelines,
     write_configs,
 )
+from devkit.deployment.upstreams import DemoUpstreams
 from planner import Pipeline
 
 

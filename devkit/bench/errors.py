@@ -3,9 +3,11 @@
 ::
 
     BenchError              the bench cannot run as asked
-    ├── UpstreamsError      the demo upstreams did not start
     ├── FloorError          an upstream call of the floor failed
     └── KafkaRuntimeError   a worker died or a request got no profile in time
+
+The deployment's own (:class:`devkit.deployment.errors.UpstreamsError`, the demo
+upstreams did not start) are graphfetch errors, which the CLI reports the same way.
 """
 
 from __future__ import annotations
@@ -13,10 +15,6 @@ from __future__ import annotations
 
 class BenchError(RuntimeError):
     """The bench cannot run as asked; the message says what happened and what to change."""
-
-
-class UpstreamsError(BenchError):
-    """The demo upstreams did not start; the message carries their output."""
 
 
 class FloorError(BenchError):

@@ -2,46 +2,32 @@
 
 Every Kafka runtime of a run gets topics and consumer groups of its own (the
 ``GRAPHFETCH_*`` variables of its workers) and a configs folder whose
-pipelines publish to its own output topic. The bench creates the topics
+pipelines publish to its own output topic. It runs on a
+:class:`~devkit.deployment.local.LocalDeployment`, which creates the topics
 before the workers start, so a request produced at once is not lost to topic
-auto-creation, and start-up is timed from the first worker's spawn to the
-first profile read back.
+auto-creation; start-up is timed from the first worker's spawn to the first
+profile read back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-from collections.abc import Mapping
-from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from connectors import default_registry
 from devkit.bench.collector import Arrival, ProfileCollector
 from devkit.bench.errors import KafkaRuntimeError
-from devkit.bench.processes import Child, cpu_seconds
 from devkit.bench.targets import Answer
-from devkit.bench.upstreams import SOURCE_VARIABLES
 from devkit.bench.workloads import REQUEST_DEADLINE_MS, Workload
+from devkit.deployment.child import Child
+from devkit.deployment.local import LocalDeployment
+from devkit.deployment.usage import cpu_seconds
 from planner import Pipeline
 from streams.kafka.factory import make_producer
-from streams.kafka.topics import ensure_topics
-from streams.runtime.worker import topic_specs
-from streams.settings import Settings
 
 ANSWER_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 90.0
-
-
-def worker_command() -> list[str]:
-    """``graphfetch worker`` of this interpreter's environment."""
-    script = Path(sys.executable).with_name("graphfetch")
-    if script.exists():
-        return [str(script), "worker"]
-    return [sys.executable, "-c", "from streams.cli.main import main; main()", "worker"]
 
 
 class KafkaRuntime:
@@ -51,22 +37,16 @@ class KafkaRuntime:
         self,
         *,
         name: str,
-        bootstrap: str,
-        configs: Path,
+        deployment: LocalDeployment,
         output_topic: str,
         pipelines: dict[str, Pipeline],
-        env: Mapping[str, str],
-        workdir: Path,
         workers: int,
     ) -> None:
         self.name = name
-        self.settings = Settings(bootstrap=bootstrap, configs=configs).isolated(name)
-        self._output_topic = output_topic
+        self._deployment = deployment
+        self.settings = deployment.settings
         self._pipelines = pipelines
-        self._env = env
-        self._workdir = workdir
         self._worker_count = workers
-        self.workers: list[Child] = []
         self.send_failures = 0
         self._producer: AIOKafkaProducer | None = None
         self.collector = ProfileCollector(
@@ -74,37 +54,25 @@ class KafkaRuntime:
         )
 
     @property
+    def workers(self) -> list[Child]:
+        return self._deployment.workers.lives
+
+    @property
     def worker_pids(self) -> list[int]:
-        return [w.pid for w in self.workers]
+        return self._deployment.workers.pids
 
     def worker_cpu_seconds(self) -> float:
         return cpu_seconds(self.worker_pids)
 
-    def _worker_env(self) -> dict[str, str]:
-        s = self.settings
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("GRAPHFETCH_", "OTEL_")) and k not in SOURCE_VARIABLES
-        }
-        env.update(self._env)
-        env.update({**s.deployment_env(), "OTEL_SDK_DISABLED": "true"})
-        return env
-
     async def start(self, *, probe: Workload, probe_key: str) -> float:
         """Create topics, start the workers, return seconds from the first spawn to the first profile."""
-        specs = topic_specs(self.settings, self._pipelines.values(), default_registry().names())
-        await ensure_topics(self.settings.bootstrap, specs, **self.settings.kafka_security_options())
+        await self._deployment.create_topics(self._pipelines.values())
         await self.collector.start()
         producer = make_producer(self.settings)
         await producer.start()
         self._producer = producer
-        env = self._worker_env()
-        argv = [*worker_command(), "--log-level", "WARNING"]
         for number in range(1, self._worker_count + 1):
-            worker_name = f"{self.name}-worker-{number}"
-            log_path = self._workdir / f"{worker_name}.log"
-            self.workers.append(Child.spawn(worker_name, argv, env=env, cwd=self._workdir, log_path=log_path))
+            self._deployment.spawn(f"{self.name}-worker-{number}")
         arrival = await self._answer(
             probe, key=probe_key, request_id=f"{self.name}-probe", timeout_s=START_TIMEOUT_S
         )
@@ -156,11 +124,11 @@ class KafkaRuntime:
                 raise KafkaRuntimeError("the profile collector failed") from failure
 
     def logs(self) -> str:
-        return "\n".join(w.log_tail() for w in self.workers)
+        return self._deployment.logs()
 
     async def stop(self) -> None:
         """Workers first (they would otherwise retry against a stopped broker), then the clients."""
-        await asyncio.gather(*(w.stop() for w in self.workers))
+        await self._deployment.workers.stop()
         if self._producer is not None:
             producer, self._producer = self._producer, None
             await producer.stop()

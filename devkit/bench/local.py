@@ -15,9 +15,9 @@ from devkit.bench.floor import Customer360Floor, Floor, SleepFloor
 from devkit.bench.load import RUNTIME, step_up
 from devkit.bench.measure import interleaved, windowed
 from devkit.bench.memory_per_request import memory_per_request
-from devkit.bench.processes import cpu_seconds, machine_busy_seconds
 from devkit.bench.targets import FloorTarget, InProcessTarget, Target
 from devkit.bench.workloads import CUSTOMER360, CUSTOMER360_HOLD, CUSTOMER360_NULL
+from devkit.deployment.usage import cpu_seconds, machine_busy_seconds
 from streams.engine.inprocess import InProcessEngine
 from streams.heap import freeze_startup_heap
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import Sequence
 
 from devkit.bench.measure import Sample, gather_or_cancel, timed
-from devkit.bench.processes import busy_cores, rss_bytes, wait_until_idle
 from devkit.bench.results import Memory
 from devkit.bench.targets import Target
 from devkit.bench.workloads import Workload
+from devkit.deployment.usage import busy_cores, rss_bytes, wait_until_idle
 
 _MIB = 1024 * 1024
 

@@ -14,7 +14,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from devkit.bench.processes import machine_busy_seconds, own_cpu_seconds
+from devkit.deployment.usage import machine_busy_seconds, own_cpu_seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,11 @@ from devkit.bench.kafka_runtime import KafkaRuntime
 from devkit.bench.load import RUNTIME, LoadStep, step_up
 from devkit.bench.measure import sequential, windowed
 from devkit.bench.memory_per_request import memory_per_request
-from devkit.bench.processes import busy_cores, cpu_seconds, machine_busy_seconds
 from devkit.bench.results import Startup
 from devkit.bench.workloads import CUSTOMER360, CUSTOMER360_HOLD, CUSTOMER360_NULL, Workload
-from devkit.brokers import local_broker
+from devkit.deployment.local import NO_BROKER_YET, LocalDeployment
+from devkit.deployment.usage import busy_cores, cpu_seconds, machine_busy_seconds
+from streams.settings import Settings
 
 _SHARE_DEADLINE_S = 30.0
 
@@ -123,21 +124,23 @@ async def _deployment(
     configs, pipelines = ctx.pipelines_for(f"{name}-{segment}", output_topic=f"{prefix}.profiles")
     progress = ctx.progress
     async with contextlib.AsyncExitStack() as stack:
-        broker_pid: int | None = None
         bootstrap = ctx.options.bootstrap
         if bootstrap is None:
             progress.phase(f"{name}: starting a local broker")
-            log_path = ctx.workdir / f"broker-{name}-{segment}.log"
-            broker = await stack.enter_async_context(local_broker(ctx.options.broker, log_path=log_path))
-            bootstrap, broker_pid = broker.bootstrap, broker.pid
+        local = LocalDeployment(
+            settings=Settings(bootstrap=bootstrap or NO_BROKER_YET, configs=configs).isolated(prefix),
+            workdir=ctx.workdir / f"{name}-{segment}",
+            broker=ctx.options.broker if bootstrap is None else None,
+            upstream_env=ctx.upstreams.env(),
+            log_level="WARNING",
+        )
+        await stack.enter_async_context(local)
+        broker_pid = local.broker.pid if local.broker is not None else None
         runtime = KafkaRuntime(
             name=prefix,
-            bootstrap=bootstrap,
-            configs=configs,
+            deployment=local,
             output_topic=f"{prefix}.profiles",
             pipelines=pipelines,
-            env=ctx.upstreams.env(),
-            workdir=ctx.workdir,
             workers=workers,
         )
         stack.push_async_callback(runtime.stop)

@@ -29,10 +29,10 @@ from devkit.bench.report import assemble, machine
 from devkit.bench.results import BenchReport, Phase
 from devkit.bench.streaming import planned_steps as kafka_steps
 from devkit.bench.streaming import run_kafka
-from devkit.bench.upstreams import DemoUpstreams
 from devkit.bench.workloads import (
     CUSTOMER360_HOLD,
     CUSTOMER360_NULL,
+    UPSTREAM_LATENCY_MS,
     Workload,
     customer360,
     customer360_held,
@@ -42,6 +42,7 @@ from devkit.bench.workloads import (
     low_credit_customers,
     width_graph,
 )
+from devkit.deployment.upstreams import DemoUpstreams
 
 REPORT_FILE = "bench.json"
 PLOT_FILE = "latency-vs-load.png"
@@ -85,7 +86,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
     ):
         workdir = Path(tmp)
         progress.phase("starting the demo upstreams")
-        async with DemoUpstreams(workdir=workdir) as upstreams:
+        async with DemoUpstreams.child(workdir, latency_ms=UPSTREAM_LATENCY_MS) as upstreams:
             ctx = BenchContext(
                 options=options,
                 run_id=uuid.uuid4().hex[:8],

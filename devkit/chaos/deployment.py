@@ -2,11 +2,12 @@
 
 Every scenario gets a fresh deployment (a memory-only broker starts in well
 under a second), so a fault that leaves the runtime in a bad state cannot
-spoil the figures of the next scenario. The pieces are the bench's: the
-demo upstreams run in their own process (:class:`devkit.bench.upstreams.DemoUpstreams`),
-workers are ``graphfetch worker --role ...`` children
-(:class:`devkit.bench.processes.Child`), topics are created before the
-first worker starts, and the pipeline is the checkout's ``customer360.yaml``
+spoil the figures of the next scenario. It is a
+:class:`~devkit.deployment.local.LocalDeployment` (the harness the bench, ``graphfetch
+dev`` and the tests share): workers are ``graphfetch worker --role ...`` children,
+the demo upstreams run in their own process
+(:class:`devkit.deployment.upstreams.DemoUpstreams`), topics are created before
+the first worker starts, and the pipeline is the checkout's ``customer360.yaml``
 publishing to the deployment's own output topic.
 
 A :class:`~devkit.chaos.layouts.Layout` names the worker processes and their roles.
@@ -24,42 +25,31 @@ with ``GRAPHFETCH_PROCESSING_GUARANTEE=exactly_once``, the ledger reads
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 import yaml
 
-from connectors import default_registry
-from devkit.bench.kafka_runtime import worker_command
-from devkit.bench.processes import Child, rss_bytes
 from devkit.bench.suite import default_pipeline_file
-from devkit.bench.upstreams import SOURCE_VARIABLES
 from devkit.bench.workloads import customer360, load_workload_pipelines, write_configs
-from devkit.brokers import ChildBroker, local_broker
 from devkit.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee
 from devkit.chaos.layouts import Layout
 from devkit.chaos.profile_ledger import ProfileLedger
 from devkit.chaos.stream import send_probe
+from devkit.deployment.child import Child
+from devkit.deployment.errors import DeploymentError
+from devkit.deployment.local import NO_BROKER_YET, LocalDeployment
+from devkit.deployment.usage import rss_bytes
 from streams.cli.shared_options import BrokerKind
-from streams.kafka.topics import ensure_topics
-from streams.runtime.worker import topic_specs
 from streams.settings import Settings
 
 PIPELINE = "customer360"
 _START_TIMEOUT_S = 90.0
 
 
-class DeploymentError(RuntimeError):
-    """The deployment could not start or lost a process it needs; the message quotes the worker logs."""
-
-
-class Deployment:
+class Deployment(LocalDeployment):
     """``async with Deployment(...) as d``: broker, topics, workers serving; everything stops with the block."""
 
     def __init__(
@@ -73,29 +63,19 @@ class Deployment:
         broker: BrokerKind = BrokerKind.TANSU,
         guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     ) -> None:
+        settings = Settings(
+            bootstrap=NO_BROKER_YET, configs=workdir / "configs", processing_guarantee=guarantee.value
+        ).isolated(name)
+        super().__init__(settings=settings, workdir=workdir, broker=broker, upstream_env=upstream_env)
         self.name = name
-        self._broker_kind = broker
         self.guarantee = guarantee
         self.layout = layout
-        self._upstream_env = dict(upstream_env)
-        self._worker_env = dict(worker_env or {})
-        self._workdir = workdir
-        self._stack = contextlib.AsyncExitStack()
-        self._broker: ChildBroker | None = None
-        self._spawned = 0
-        self.workers: dict[str, Child] = {}
+        self._worker_env = {"GRAPHFETCH_PROCESSING_GUARANTEE": guarantee.value, **(worker_env or {})}
         self._ledger: ProfileLedger | None = None
-        self.settings = Settings(bootstrap="127.0.0.1:0")
 
     @property
     def output_topic(self) -> str:
         return f"{self.name}.profiles"
-
-    @property
-    def broker(self) -> ChildBroker:
-        if self._broker is None:
-            raise DeploymentError("the deployment is not started; use `async with` first")
-        return self._broker
 
     @property
     def ledger(self) -> ProfileLedger:
@@ -104,28 +84,19 @@ class Deployment:
         return self._ledger
 
     async def start(self) -> None:
-        self._workdir.mkdir(parents=True, exist_ok=True)
-        broker = local_broker(self._broker_kind, log_path=self._workdir / "broker.log")
-        self._broker = await self._stack.enter_async_context(broker)
-        self.settings = Settings(
-            bootstrap=broker.bootstrap,
-            configs=self._workdir / "configs",
-            processing_guarantee=self.guarantee.value,
-        ).isolated(self.name)
+        await super().start()
         document = yaml.safe_load(default_pipeline_file().read_text())
         if self.guarantee is Guarantee.EXACTLY_ONCE:
             document["defaults"] = {**document.get("defaults", {}), **EXACTLY_ONCE_DEFAULTS}
         write_configs(self.settings.configs, [customer360(document)], output_topic=self.output_topic)
-        pipelines = load_workload_pipelines(self.settings.configs, env={**os.environ, **self._upstream_env})
-        specs = topic_specs(self.settings, pipelines.values(), default_registry().names())
-        await ensure_topics(self.settings.bootstrap, specs)
+        pipelines = load_workload_pipelines(self.settings.configs, env={**os.environ, **self.upstream_env})
+        await self.create_topics(pipelines.values())
         # read_committed under exactly-once: the settings carry the guarantee to make_consumer.
         self._ledger = ProfileLedger(self.settings, topic=self.output_topic)
         await self._ledger.start()
-        self._stack.push_async_callback(self._ledger.stop)
-        self._stack.push_async_callback(self._stop_workers)
+        self.at_stop(self._ledger.stop)
         for worker in self.layout.workers:
-            self.spawn(worker)
+            self.start_worker(worker)
         await self._probe()
 
     async def _probe(self) -> None:
@@ -137,65 +108,13 @@ class Deployment:
         if not answered:
             raise DeploymentError(f"no profile for the probe within {_START_TIMEOUT_S:g} s\n{self.logs()}")
 
-    def _env(self) -> dict[str, str]:
-        s = self.settings
-        scrubbed = ("GRAPHFETCH_", "OTEL_")
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(scrubbed) and k not in SOURCE_VARIABLES
-        }
-        env.update(self._upstream_env)
-        env.update({**s.deployment_env(), "OTEL_SDK_DISABLED": "true"})
-        env["GRAPHFETCH_PROCESSING_GUARANTEE"] = s.processing_guarantee
-        env.update(self._worker_env)
-        return env
-
-    def spawn(self, worker: str) -> Child:
+    def start_worker(self, worker: str) -> Child:
         """Start (or restart) the named worker of the layout; it joins the groups of the others.
 
         Its worker id is its name, whichever life of it this is (see the module docstring)."""
-        roles = self.layout.workers[worker]
-        self._spawned += 1
-        argv = [*worker_command(), "--role", ",".join(roles), "--log-level", "INFO"]
-        log_path = self._workdir / f"{worker}-{self._spawned}.log"
-        env = {**self._env(), "GRAPHFETCH_WORKER_ID": worker}
-        child = Child.spawn(worker, argv, env=env, cwd=self._workdir, log_path=log_path)
-        self.workers[worker] = child
-        return child
-
-    async def kill(self, workers: Sequence[str]) -> None:
-        """SIGKILL the named workers at once: no drain, no last commit, like a crashed machine."""
-        children = [self.workers[w] for w in workers]
-        for child in children:
-            if child.alive:
-                child.process.send_signal(signal.SIGKILL)
-        await asyncio.gather(*(asyncio.to_thread(child.process.wait) for child in children))
+        env = {**self._worker_env, "GRAPHFETCH_WORKER_ID": worker}
+        return self.spawn(worker, roles=self.layout.workers[worker], env=env)
 
     def worker_rss_bytes(self) -> int:
         """Resident memory of every live worker process, added up."""
-        return sum(rss_bytes(child.pid) for child in self.workers.values() if child.alive)
-
-    def dead_workers(self) -> list[str]:
-        return [name for name, child in self.workers.items() if not child.alive]
-
-    def logs(self) -> str:
-        return "\n".join(child.log_tail() for child in self.workers.values())
-
-    async def _stop_workers(self) -> None:
-        """Workers before the broker: they would otherwise retry against a stopped broker."""
-        await asyncio.gather(*(child.stop() for child in self.workers.values()))
-
-    async def stop(self) -> None:
-        await self._stack.aclose()
-
-    async def __aenter__(self) -> Deployment:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+        return sum(rss_bytes(child.pid) for child in self.workers.by_name.values() if child.alive)

@@ -23,13 +23,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from devkit.bench.upstreams import DemoUpstreams
+from devkit.bench.workloads import UPSTREAM_LATENCY_MS
 from devkit.chaos.deployment import PIPELINE, Deployment
 from devkit.chaos.figures import ScenarioFigures, ScenarioSummary, Timeline, scenario_figures, summarise
 from devkit.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee, broker_for
 from devkit.chaos.scenarios import SCENARIOS, FaultTarget, Scenario
 from devkit.chaos.stream import RequestStream
 from devkit.chaos.upstream import UpstreamControl
+from devkit.deployment.upstreams import DemoUpstreams
 from streams.cli.shared_options import BrokerKind
 
 _RSS_EVERY_S = 0.5
@@ -222,7 +223,8 @@ async def _drain(deployment: Deployment, stream: RequestStream, timeout_s: float
         notes.append(f"every profile out {time.monotonic() - started:.1f} s after the stream stopped")
     await asyncio.sleep(_QUIET_S)  # a window for late duplicates, not a synchronisation
     notes += _unexpected(deployment, stream)
-    notes += [f"{w} exited unasked:\n{deployment.workers[w].log_tail()}" for w in deployment.dead_workers()]
+    workers = deployment.workers
+    notes += [f"{w} exited unasked:\n{workers.by_name[w].log_tail()}" for w in workers.dead()]
     return notes
 
 
@@ -286,7 +288,8 @@ async def run_chaos(
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="graphfetch-chaos-")))
         workdir.mkdir(parents=True, exist_ok=True)
         phase("starting the demo upstreams")
-        demo = await stack.enter_async_context(DemoUpstreams(workdir=workdir))
+        upstreams = DemoUpstreams.child(workdir, latency_ms=UPSTREAM_LATENCY_MS)
+        demo = await stack.enter_async_context(upstreams)
         control = UpstreamControl(demo.url)
         rows: list[ScenarioFigures] = []
         for scenario in scenarios:

@@ -75,17 +75,17 @@ def _kill(*workers: str) -> Action:
 def _restart(*workers: str) -> Action:
     async def act(target: FaultTarget) -> None:
         for worker in workers or tuple(target.deployment.layout.workers):
-            target.deployment.spawn(worker)
+            target.deployment.start_worker(worker)
 
     return act
 
 
 async def _pause_broker(target: FaultTarget) -> None:
-    target.deployment.broker.pause()
+    target.deployment.pause_broker()
 
 
 async def _resume_broker(target: FaultTarget) -> None:
-    target.deployment.broker.resume()
+    target.deployment.resume_broker()
 
 
 def _kill_role(role: str) -> Scenario:

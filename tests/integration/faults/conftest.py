@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from devkit.bench.upstreams import DemoUpstreams
+from devkit.bench.workloads import UPSTREAM_LATENCY_MS
 from devkit.chaos.figures import ScenarioFigures
 from devkit.chaos.runner import Durations, run_scenario
 from devkit.chaos.scenarios import SCENARIOS
 from devkit.chaos.upstream import UpstreamControl
+from devkit.deployment.upstreams import DemoUpstreams
 
 RATE = 15.0
 """Half the ``graphfetch chaos`` default: on a slow host (one broker hop 3x slower than usual was
@@ -34,7 +35,7 @@ Run = Callable[..., Awaitable[ScenarioFigures]]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoUpstreams]:
     """The demo upstreams in a child process, with the bench's fixed latencies (10-15 ms a call)."""
-    upstreams = DemoUpstreams(workdir=tmp_path_factory.mktemp("upstreams"))
+    upstreams = DemoUpstreams.child(tmp_path_factory.mktemp("upstreams"), latency_ms=UPSTREAM_LATENCY_MS)
     asyncio.run(upstreams.start())
     try:
         yield upstreams

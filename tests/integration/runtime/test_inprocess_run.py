@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from devkit.deployment.environment import graphfetch_command
 from planner import Profile
 from streams.engine.inprocess import InProcessEngine
 from streams.liveconfig.catalog import load_catalog
 
-from .conftest import REPO, Upstreams, _graphfetch_command
+from .conftest import REPO, Upstreams
 
 pytestmark = pytest.mark.integration
 LATENCY_MS = 150.0  # each HTTP upstream's latency: fetches of one level overlap for about this long
@@ -32,7 +33,7 @@ def _run(upstreams: Upstreams, *args: str, configs: Path = REPO / "configs") -> 
     env.update(upstreams.env())
     env["OTEL_SDK_DISABLED"] = "true"
     done = subprocess.run(
-        [*_graphfetch_command(), "run", "customer360", "--configs", str(configs), *args],
+        [*graphfetch_command(), "run", "customer360", "--configs", str(configs), *args],
         env=env,
         capture_output=True,
         timeout=60,

@@ -12,9 +12,10 @@ import httpx
 import pytest
 import yaml
 
+from devkit.deployment.environment import graphfetch_command
 from planner import parse_pipeline
 
-from .conftest import PIPELINE, Runtime, _graphfetch_command
+from .conftest import PIPELINE, Runtime
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def _cli(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
         }
     )
     return subprocess.run(
-        [*_graphfetch_command(), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        [*graphfetch_command(), *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
 
 

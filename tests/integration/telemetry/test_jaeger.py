@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -33,14 +30,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from devkit.demo.server import DemoServer
 from devkit.demo.server_settings import DemoSettings
+from devkit.deployment.local import LocalDeployment
+from devkit.deployment.upstreams import DemoUpstreams
 from streams.kafka.factory import make_producer
 from streams.kafka.topicreader import TopicCollector
-from streams.kafka.topics import describe_partitions
 from streams.settings import Settings
 from streams.telemetry.tracing import headers_for
-from tests.support.environment import inherited_env
 from tests.support.jaeger import Jaeger, JaegerNotBuilt, running_jaeger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -157,54 +153,16 @@ def jaeger() -> Iterator[Jaeger]:
 
 
 @pytest.fixture
-async def demo(tmp_path: Path) -> AsyncIterator[DemoServer]:
-    async with DemoServer(DemoSettings(port=0, db_url=f"sqlite+aiosqlite:///{tmp_path}/demo.db")) as server:
-        yield server
-
-
-@dataclass(kw_only=True)
-class _Worker:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no log)"
-        return f"--- {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
-
-    async def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(self.process.wait, 30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def _worker_env(
-    settings: Settings, demo: DemoServer, tmp_path: Path, jaeger: Jaeger, name: str
-) -> dict[str, str]:
-    env = inherited_env()
-    env.update(
-        {f"{s.upper()}_URL": f"{demo.url}/{s}" for s in ("crm", "orders", "support", "loyalty", "risk")}
-    )
-    env.update(settings.deployment_env())
-    env.update(
-        {
-            "WAREHOUSE_DSN": f"sqlite+aiosqlite:///{tmp_path}/demo.db",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-            "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={name}",
-        }
-    )
-    return env
+async def demo(tmp_path: Path) -> AsyncIterator[DemoUpstreams]:
+    settings = DemoSettings(port=0, db_url=f"sqlite+aiosqlite:///{tmp_path}/demo.db")
+    async with DemoUpstreams.in_loop(settings) as upstreams:
+        yield upstreams
 
 
 @pytest.fixture
 async def deployment(
-    kafka_bootstrap: str, unique_name: str, demo: DemoServer, jaeger: Jaeger, tmp_path: Path
-) -> AsyncIterator[tuple[Settings, list[_Worker]]]:
+    kafka_bootstrap: str, unique_name: str, demo: DemoUpstreams, jaeger: Jaeger, tmp_path: Path
+) -> AsyncIterator[LocalDeployment]:
     """Two ``graphfetch worker`` processes exporting to ``jaeger``: planner + aggregator, and connector."""
     config = yaml.safe_load(PIPELINE_FILE.read_text())
     config["output"]["topic"] = f"{unique_name}.profiles"
@@ -220,44 +178,16 @@ async def deployment(
         session_timeout_ms=6000,
         heartbeat_interval_ms=500,
     ).isolated(unique_name)
-    graphfetch = str(Path(sys.executable).with_name("graphfetch"))
-    workers = []
-    for name, roles in ((FRONT, "planner,aggregator"), (FETCHER, "connector")):
-        log_path = tmp_path / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [graphfetch, "worker", "--role", roles, "--log-level", "INFO"],
-                env=_worker_env(settings, demo, tmp_path, jaeger, name),
-                cwd=tmp_path,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        workers.append(_Worker(name=name, process=process, log_path=log_path))
-    try:
-        yield settings, workers
-    finally:
-        await asyncio.gather(*(w.stop() for w in workers))
-
-
-def _logs(workers: list[_Worker]) -> str:
-    return "\n".join(w.log_tail() for w in workers)
-
-
-async def _wait_for_topics(settings: Settings, workers: list[_Worker], topics: list[str]) -> None:
-    """Until the workers created every topic (asked without auto-creating any)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    missing = topics
-    while missing:
-        if any(w.process.poll() is not None for w in workers):
-            pytest.fail(f"a worker exited while starting:\n{_logs(workers)}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"topics {missing} not created in {STARTUP_TIMEOUT_S:g} s:\n{_logs(workers)}")
-        counts = [await describe_partitions(settings.bootstrap, t) for t in missing]
-        missing = [t for t, n in zip(missing, counts, strict=True) if n < PARTITIONS]
-        if missing:
-            await asyncio.sleep(0.1)  # topic creation has no notification; re-ask shortly
+    local = LocalDeployment(settings=settings, workdir=tmp_path, upstream_env=demo.env(), stop_timeout_s=30.0)
+    async with local:
+        for name, roles in ((FRONT, ("planner", "aggregator")), (FETCHER, ("connector",))):
+            exporting = {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "200",
+                "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={name}",
+            }
+            local.spawn(name, roles=roles, env=exporting, tracing=True)
+        yield local
 
 
 async def _send(settings: Settings, jaeger: Jaeger, request_ids: list[str]) -> dict[str, str]:
@@ -371,12 +301,14 @@ def _check_trace(want: _Expected, spans: list[_Span]) -> None:
 
 
 async def test_each_request_is_one_complete_trace_in_jaeger(
-    deployment: tuple[Settings, list[_Worker]], jaeger: Jaeger, unique_name: str
+    deployment: LocalDeployment, jaeger: Jaeger, unique_name: str
 ) -> None:
-    settings, workers = deployment
+    settings = deployment.settings
     output = f"{unique_name}.profiles"
     topics = [settings.requests_topic, settings.results_topic, settings.tasks_topic("http")]
-    await _wait_for_topics(settings, workers, [*topics, settings.tasks_topic("sql"), output])
+    await deployment.wait_for_topics(
+        [*topics, settings.tasks_topic("sql"), output], timeout_s=STARTUP_TIMEOUT_S
+    )
     profiles = TopicCollector(settings=settings, topic=output, partitions=PARTITIONS)
     await profiles.start()
     try:
@@ -384,7 +316,7 @@ async def test_each_request_is_one_complete_trace_in_jaeger(
         trace_ids = await _send(settings, jaeger, request_ids)
         arrived = await profiles.wait_for(request_ids, timeout_s=PROFILES_TIMEOUT_S)
         if not arrived:
-            pytest.fail(f"{profiles.count(request_ids)} of {len(request_ids)} profiles:\n{_logs(workers)}")
+            pytest.fail(f"{profiles.count(request_ids)} of {len(request_ids)} profiles:\n{deployment.logs()}")
     finally:
         await profiles.stop()
 
