@@ -41,6 +41,9 @@ from streams.kafka.topicreader import WholeTopic
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
 
+_LAST_PUBLISH_S = 5.0
+"""How long a stopping worker waits for its last snapshot's acknowledgement (a broker may be gone)."""
+
 __all__ = ["StatsOptions", "StatsSync", "default_worker_id", "stats_topic_spec"]
 
 log = logging.getLogger(__name__)
@@ -165,8 +168,14 @@ class StatsSync:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         try:
-            await self.publish()
-        finally:  # closed even when a stop that outlasts its bound cancels the publish (no group to leave)
+            async with asyncio.timeout(_LAST_PUBLISH_S):
+                await self.publish()
+        except TimeoutError:
+            log.warning(
+                "stats: the last snapshot was not acknowledged within %g s; peers keep the one before",
+                _LAST_PUBLISH_S,
+            )
+        finally:  # closed even when the publish fails or is cancelled (a reader has no group to leave)
             if self._reader is not None:
                 await self._reader.__aexit__(None, None, None)
 

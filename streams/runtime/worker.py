@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal
 
 from connectors import default_registry
@@ -53,14 +53,27 @@ def topic_specs(
     return [TopicSpec(name=name, partitions=n, replication_factor=rf) for name in dict.fromkeys(names)]
 
 
-async def _bounded(step: Awaitable[None], until: float, what: str) -> None:
-    """Await a step of the worker's stop until ``until`` (loop time); a step that fails or runs late
-    is logged and left: the stop goes on."""
-    try:
-        await asyncio.wait_for(step, max(0.0, until - asyncio.get_running_loop().time()))
-    except TimeoutError:
-        log.error("stop timeout passed while %s; left unfinished", what)
-    except Exception as exc:
+_unfinished: set[asyncio.Future[None]] = set()
+"""Steps of a stop that outlived its timeout; kept (not cancelled) until they end."""
+
+
+def _forget(job: asyncio.Future[None]) -> None:
+    _unfinished.discard(job)
+    if not job.cancelled() and job.exception() is not None:
+        log.debug("a stop step ended late with %r", job.exception())
+
+
+async def _bounded(step: Coroutine[Any, Any, None], until: float, what: str) -> None:
+    """Run a step of the worker's stop until ``until`` (loop time). A step that fails is logged; one
+    still running then is logged and left to end in the background, not cancelled: a close that has
+    begun (even past the timeout, so that it begins at all) still closes its connections."""
+    job: asyncio.Future[None] = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({job}, timeout=max(0.0, until - asyncio.get_running_loop().time()))
+    if not done:
+        log.error("stop timeout passed while %s; it goes on in the background", what)
+        _unfinished.add(job)
+        job.add_done_callback(_forget)
+    elif (exc := job.exception()) is not None:
         log.warning("stop: %s failed (%r)", what, exc)
 
 
