@@ -7,9 +7,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import yaml
 
 from connectors import InvalidRequest, ResilientSource, RetryPolicy
 from connectors.http import HttpConnector
+from planner import parse_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -122,8 +124,20 @@ async def test_invalid_request_is_not_retried_and_does_not_trip_the_breaker(http
     assert outcome.value["ok"] is True
 
 
+def _outline(path: str) -> Any:
+    """The node's request as a connector checks it at load time: a stand-in for each expression."""
+    document = {
+        "pipeline": "p",
+        "output": {"topic": "p.out", "key": "keys.id"},
+        "sources": {"api": {"connector": "http", "base_url": "http://127.0.0.1:1"}},
+        "nodes": {"a": {"source": "api", "request": {"path": path}}},
+        "fields": {"a": "a"},
+    }
+    return parse_pipeline(yaml.safe_dump(document), file="p.yaml", env={}).nodes["a"].request_outline()
+
+
 def test_validate_request_checks_the_literal_parts_of_a_templated_path() -> None:
-    HttpConnector.validate_request({"path": "/customers/{keys.customer_id}/orders/{join(',', keys.ids)}"})
+    HttpConnector.validate_request(_outline("/customers/{keys.customer_id}/orders/{join(',', keys.ids)}"))
     for path in ("{keys.url}", "/{keys.a}/../x", "//{keys.host}/x", "/x?token={keys.t}"):
         with pytest.raises(InvalidRequest):
-            HttpConnector.validate_request({"path": path})
+            HttpConnector.validate_request(_outline(path))
