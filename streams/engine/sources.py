@@ -21,9 +21,9 @@ from connectors import ConnectorRegistry, ResilientSource, default_registry
 from planner import Pipeline, Source
 
 IDLE_CLOSE_S = 300.0
+"""Far above any request's deadline: a source in use is fetched from long before that."""
 MAX_BOUND_PIPELINES = 64
 """Pipelines loaded without the catalog whose bound copies :meth:`SourcePool.bind` keeps."""
-"""Far above any request's deadline: a source in use is fetched from long before that."""
 
 
 def source_identity(name: str, source: Source) -> str:

@@ -47,9 +47,9 @@ from streams.telemetry.tracing import (
 
 log = logging.getLogger(__name__)
 REVOKE_DRAIN_S = 10.0
+"""Longest a revocation waits for the aggregator's sends in flight."""
 _END_UNKNOWN = 2**63 - 1
 """A partition's end when it could not be had: its answers wait for :meth:`AggregatorAgent.idle`."""
-"""Longest a revocation waits for the aggregator's sends in flight."""
 
 
 @dataclass
