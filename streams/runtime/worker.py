@@ -31,6 +31,7 @@ from streams.liveconfig.configsync import ConfigSync
 from streams.liveconfig.configtopic import config_topic_spec
 from streams.liveconfig.store import PipelineStore
 from streams.runtime.agents import Agent, AgentContext, AggregatorAgent, ConnectorAgent, PlannerAgent
+from streams.runtime.background import keep_going
 from streams.runtime.statstopic import StatsOptions, StatsSync, default_worker_id, stats_topic_spec
 from streams.runtime.transactions import TransactionCoordinator
 from streams.settings import Settings
@@ -53,26 +54,14 @@ def topic_specs(
     return [TopicSpec(name=name, partitions=n, replication_factor=rf) for name in dict.fromkeys(names)]
 
 
-_unfinished: set[asyncio.Future[None]] = set()
-"""Steps of a stop that outlived its timeout; kept (not cancelled) until they end."""
-
-
-def _forget(job: asyncio.Future[None]) -> None:
-    _unfinished.discard(job)
-    if not job.cancelled() and job.exception() is not None:
-        log.debug("a stop step ended late with %r", job.exception())
-
-
 async def _bounded(step: Coroutine[Any, Any, None], until: float, what: str) -> None:
     """Run a step of the worker's stop until ``until`` (loop time). A step that fails is logged; one
     still running then is logged and left to end in the background, not cancelled: a close that has
     begun (even past the timeout, so that it begins at all) still closes its connections."""
-    job: asyncio.Future[None] = asyncio.ensure_future(step)
+    job = keep_going(step)
     done, _ = await asyncio.wait({job}, timeout=max(0.0, until - asyncio.get_running_loop().time()))
     if not done:
         log.error("stop timeout passed while %s; it goes on in the background", what)
-        _unfinished.add(job)
-        job.add_done_callback(_forget)
     elif (exc := job.exception()) is not None:
         log.warning("stop: %s failed (%r)", what, exc)
 

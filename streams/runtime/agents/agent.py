@@ -34,6 +34,7 @@ from streams.engine.sources import SourcePool
 from streams.kafka.factory import make_consumer
 from streams.liveconfig.store import PipelineStore
 from streams.runtime.agents.delivery import Outgoing, SendRetry, send_all
+from streams.runtime.background import keep_going
 from streams.runtime.transactions import TransactionCoordinator
 from streams.settings import Settings
 from streams.telemetry import metrics
@@ -69,19 +70,6 @@ class AgentContext:
             self.capacity.set()
         else:
             self.capacity.clear()
-
-
-_closing: set[asyncio.Future[None]] = set()
-"""Consumer closes that outlived their agent (a stop cancelled at its timeout); kept until they end."""
-
-
-def _close(consumer: AIOKafkaConsumer) -> asyncio.Future[None]:
-    """Begin closing ``consumer`` as a task of its own, so that a cancelled agent leaves the close
-    going (it ends when the broker answers or aiokafka's timeouts pass) instead of unclosed."""
-    closing: asyncio.Future[None] = asyncio.ensure_future(consumer.stop())
-    _closing.add(closing)
-    closing.add_done_callback(_closing.discard)
-    return closing
 
 
 class AgentState(enum.Enum):
@@ -186,7 +174,7 @@ class Agent(abc.ABC):
         try:
             await consumer.start()
         except BaseException:  # failed or cancelled (a stop at its timeout) while joining: still close
-            _close(consumer)
+            keep_going(consumer.stop())
             raise
         if transactions is not None:
             transactions.register(self)
@@ -215,8 +203,8 @@ class Agent(abc.ABC):
                     transactions.unregister(self)
                 self.stage = "leaving its consumer group"
                 unregister()
-                try:
-                    await asyncio.shield(_close(consumer))
+                try:  # a close cancelled at the worker's stop timeout goes on in the background
+                    await asyncio.shield(keep_going(consumer.stop()))
                 finally:
                     self.state = AgentState.STOPPED
                     self.stage = "stopped"
