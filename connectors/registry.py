@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from connectors.base import Connector
@@ -70,6 +70,11 @@ class ConnectorRegistry:
         self._pending.pop(cls.name, None)
         self._loaded[cls.name] = cls
         return cls
+
+    def template_escapes(self, name: str) -> Mapping[str, Callable[[str], str]]:
+        """How connector ``name`` escapes a value substituted into each field of its requests
+        (:attr:`Connector.template_escapes`); what a pipeline is bound to before it renders."""
+        return self.get(name).template_escapes
 
     def get(self, name: str) -> type[Connector[Any]]:
         """The class for ``name``; ``UnknownConnector`` (a ``KeyError``) lists the known names."""

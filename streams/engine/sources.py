@@ -68,7 +68,7 @@ class SourcePool:
         seen = self._bound.get(id(pipeline))
         if seen is not None and seen[0] is pipeline:
             return seen[1]
-        bound = pipeline.bind_escapes(lambda connector: self._registry.get(connector).template_escapes)
+        bound = pipeline.bind_escapes(self._registry.template_escapes)
         if len(self._bound) >= MAX_BOUND_PIPELINES:
             self._bound.pop(next(iter(self._bound)))
         self._bound[id(pipeline)] = (pipeline, bound)

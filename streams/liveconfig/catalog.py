@@ -50,8 +50,7 @@ def connector_problems(pipeline: Pipeline, registry: ConnectorRegistry) -> list[
 def bind_connectors(pipeline: Pipeline, registry: ConnectorRegistry | None = None) -> Pipeline:
     """``pipeline`` with each node given its connector's template escapes (its connectors must be
     known: check with :func:`connector_problems` first)."""
-    known = registry or default_registry()
-    return pipeline.bind_escapes(lambda connector: known.get(connector).template_escapes)
+    return pipeline.bind_escapes((registry or default_registry()).template_escapes)
 
 
 def load_catalog_reporting(
