@@ -16,6 +16,7 @@ from connectors.errors import (
     FetchErrorKind,
     FetchTimeout,
     InvalidRequest,
+    LoadShed,
     NotFound,
     RateLimited,
     SourceConfigError,
@@ -24,6 +25,7 @@ from connectors.errors import (
     UpstreamUnavailable,
 )
 from connectors.hedging import HedgeBudget, HedgePlan
+from connectors.limiter import AdaptiveLimit
 from connectors.registry import ConnectorRegistry, default_registry
 from connectors.resilience import AttemptEvent, FetchOutcome, LimitSettings, ResilientSource
 from connectors.retry import RetryPolicy
@@ -31,6 +33,7 @@ from connectors.retry import RetryPolicy
 __all__ = [
     "FETCH_ERROR_KINDS",
     "GENERIC_SETTINGS",
+    "AdaptiveLimit",
     "AttemptEvent",
     "BadResponse",
     "BreakerSettings",
@@ -49,6 +52,7 @@ __all__ = [
     "HedgePlan",
     "InvalidRequest",
     "LimitSettings",
+    "LoadShed",
     "NotFound",
     "RateLimited",
     "ResilientSource",
