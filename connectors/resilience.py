@@ -3,12 +3,22 @@
 :class:`ResilientSource` wraps one started :class:`~connectors.base.Connector`.
 Each attempt of :meth:`ResilientSource.call`:
 
-1. waits for a slot of the source's concurrency limit (fair FIFO
-   ``asyncio.Semaphore``; the wait is bounded by the call's deadline), so a
-   slow source queues its callers instead of opening ever more connections;
+1. waits for a slot of the source's concurrency limit, so a slow source queues
+   its callers instead of opening ever more connections. The limit is adaptive
+   by default (:mod:`connectors.limiter`, learned from the attempts' latency)
+   and its waiters are served earliest deadline first, a waiter that can no
+   longer meet its deadline being shed with ``LoadShed``
+   (:mod:`connectors.admission`); with ``limits: {adaptive: false}`` it is a
+   fixed FIFO ``asyncio.Semaphore`` whose wait is bounded by the deadline;
 2. asks the source's :class:`~connectors.breaker.CircuitBreaker` for a permit
    (an open breaker fails at once with ``CircuitOpen``);
 3. runs ``connector.fetch`` under ``timeout_ms`` (and the deadline).
+
+The breaker counts an attempt's timeout as the source's failure unless it is
+graphfetch's own doing: an attempt cut short by the request's deadline (the
+source did not exceed its timeout, the request ran out of time), or one
+admitted before the adaptive limit was last cut (it was admitted while
+graphfetch overloaded the source, and the cut has already answered that).
 
 With a :class:`~connectors.hedging.HedgePlan`, an attempt still unanswered
 after ``after_ms`` gets a concurrent twin (a *hedge*) through the same three
@@ -30,10 +40,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from connectors import _validation
+from connectors.admission import Admission, Ticket
 from connectors.base import Connector
 from connectors.breaker import BreakerSettings, CircuitBreaker, Outcome
 from connectors.errors import (
@@ -43,9 +54,12 @@ from connectors.errors import (
     FetchErrorKind,
     FetchTimeout,
     InvalidRequest,
+    LoadShed,
+    RateLimited,
     SourceConfigError,
 )
 from connectors.hedging import HedgePlan, HedgeRefusal, LoserFate, hedged
+from connectors.limiter import AdaptiveLimit, Drop
 from connectors.retry import RetryPolicy
 
 AttemptKind = Literal[
@@ -58,15 +72,87 @@ AttemptKind = Literal[
     "hedge_refused",
     "hedge_won",
     "hedge_lost",
+    "shed",
+    "limit_changed",
 ]
+
+DEFAULT_INITIAL_LIMIT = 4
+"""Where an adaptive limit starts unless ``initial_limit`` says otherwise (or the ceiling is lower): low,
+so that the first windows measure the source's no-load latency rather than a load graphfetch put on
+it (a restarted worker meets its backlog with a fresh limit), and it grows in about 20 round trips."""
 
 
 class LimitSettings(BaseModel):
-    """A source's ``limits:`` settings."""
+    """A source's ``limits:`` settings (docs/adaptive.md#concurrency-limit)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_concurrency: int = Field(32, ge=1, le=10_000, description="Attempts in flight at once.")
+    max_concurrency: int = Field(
+        32,
+        ge=1,
+        le=10_000,
+        description="Attempts in flight at once: the ceiling of the adaptive limit, or the fixed limit.",
+    )
+    adaptive: bool = Field(
+        True,
+        description="Learn the limit from the source's latency, between 1 and max_concurrency, and shed "
+        "waiters that cannot meet their deadline; false: a fixed limit of max_concurrency.",
+    )
+    initial_limit: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description=f"The adaptive limit when the source starts (default {DEFAULT_INITIAL_LIMIT}, "
+        "or max_concurrency if lower).",
+    )
+    tolerance: float = Field(
+        1.5,
+        gt=1,
+        le=100,
+        description="Latency up to this many times the source's no-load latency raises the limit; "
+        "above it the limit is cut.",
+    )
+    backoff_ratio: float = Field(
+        0.9, gt=0, lt=1, description="A cut multiplies the limit by this (and lowers it by one at least)."
+    )
+
+    @model_validator(mode="after")
+    def _initial_within_ceiling(self) -> LimitSettings:
+        if self.initial_limit is not None and self.initial_limit > self.max_concurrency:
+            raise ValueError(
+                f"initial_limit ({self.initial_limit}) cannot be more than max_concurrency "
+                f"({self.max_concurrency}), the limit's ceiling"
+            )
+        return self
+
+    @property
+    def start(self) -> int:
+        """The limit when the source starts."""
+        if not self.adaptive:
+            return self.max_concurrency
+        return self.initial_limit or min(DEFAULT_INITIAL_LIMIT, self.max_concurrency)
+
+    def adaptive_limit(self) -> AdaptiveLimit | None:
+        """A fresh adaptive limit from these settings; ``None`` for a fixed one."""
+        if not self.adaptive:
+            return None
+        return AdaptiveLimit(
+            ceiling=self.max_concurrency,
+            initial=self.start,
+            tolerance=self.tolerance,
+            backoff_ratio=self.backoff_ratio,
+        )
+
+
+def limit_settings(connector: Connector[Any], settings: Mapping[str, Any]) -> LimitSettings:
+    """A source's ``limits:``; ``max_concurrency`` defaults to the connector's pool bound if it has one
+    (a SQL source's ``pool_size``), so that callers queue for a slot, not inside the pool under a timeout."""
+    limits = dict(settings.get("limits") or {})
+    if connector.pool_limit is not None:
+        limits.setdefault("max_concurrency", connector.pool_limit)
+    return _validation.parse(
+        LimitSettings, limits, error=SourceConfigError, source=connector.source, prefix="limits"
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,7 +209,11 @@ def health_outcome(error: BaseException | None) -> Outcome:
 
 
 class ResilientSource:
-    """A connector with its breaker and limiter; shared by every node using the source."""
+    """A connector with its breaker and concurrency limit; shared by every node using the source.
+
+    The limit is fixed at ``max_concurrency`` unless ``limit`` (an :class:`AdaptiveLimit`, whose
+    ceiling is then ``max_concurrency``) makes it adaptive; :meth:`from_settings` builds either.
+    """
 
     def __init__(
         self,
@@ -131,11 +221,16 @@ class ResilientSource:
         connector: Connector[Any],
         breaker: CircuitBreaker,
         max_concurrency: int = 32,
+        limit: AdaptiveLimit | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        if limit is not None and limit.ceiling != max_concurrency:
+            raise ValueError(f"the adaptive limit's ceiling ({limit.ceiling}) must be max_concurrency")
         self.connector = connector
         self.breaker = breaker
         self.max_concurrency = max_concurrency
+        self.admission = None if limit is None else Admission(limit, source=connector.source)
+        """The adaptive limit's admission; ``None`` when the limit is fixed."""
         self._slots = asyncio.Semaphore(max_concurrency)
         self._in_flight = 0
         self._sleep = sleep
@@ -149,7 +244,8 @@ class ResilientSource:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> Self:
-        """Build from a source's generic ``breaker:`` and ``limits:`` keys (both optional)."""
+        """Build from a source's generic ``breaker:`` and ``limits:`` keys (both optional; see
+        :func:`limit_settings`). ``clock`` is the breaker's; deadlines are ``time.monotonic()``."""
         source = connector.source
         breaker = _validation.parse(
             BreakerSettings,
@@ -158,13 +254,7 @@ class ResilientSource:
             source=source,
             prefix="breaker",
         )
-        limits = _validation.parse(
-            LimitSettings,
-            settings.get("limits") or {},
-            error=SourceConfigError,
-            source=source,
-            prefix="limits",
-        )
+        limits = limit_settings(connector, settings)
         return cls(
             connector=connector,
             breaker=CircuitBreaker(
@@ -174,16 +264,22 @@ class ResilientSource:
                 clock=clock,
             ),
             max_concurrency=limits.max_concurrency,
+            limit=limits.adaptive_limit(),
             sleep=sleep,
         )
 
     @property
     def in_flight(self) -> int:
         """Attempts holding a slot right now."""
-        return self._in_flight
+        return self._in_flight if self.admission is None else self.admission.in_flight
+
+    @property
+    def limit(self) -> int:
+        """Attempts allowed in flight now: the adaptive limit's current value, or the fixed one."""
+        return self.max_concurrency if self.admission is None else self.admission.limit.limit
 
     async def _acquire_slot(self, deadline: float | None) -> None:
-        """Take one slot of the concurrency limit; waiting for it never outlasts ``deadline``.
+        """Take one slot of the fixed concurrency limit; waiting for it never outlasts ``deadline``.
 
         Release it with :meth:`_release_slot` (a plain pair, not a context manager: this runs
         once per attempt, where a generator-based one costs more than the rest of the slot).
@@ -332,11 +428,24 @@ class _Call:
 
     async def _leg(self, hedge: bool) -> Any:
         source = self.source
-        await source._acquire_slot(self.deadline)
+        admission = source.admission
+        if admission is None:
+            await source._acquire_slot(self.deadline)
+            try:
+                return await self._admitted_attempt(hedge=hedge, ticket=None)
+            finally:
+                source._release_slot()
+        ticket = admission.try_acquire()  # a free slot: no await, no timer
+        if ticket is None:
+            try:
+                ticket = await admission.acquire(self.deadline)
+            except LoadShed as exc:
+                self.emit("shed", hedge=hedge, error_kind=exc.kind, message=str(exc))
+                raise
         try:
-            return await self._admitted_attempt(hedge=hedge)
+            return await self._admitted_attempt(hedge=hedge, ticket=ticket)
         finally:
-            source._release_slot()
+            admission.release()
 
     def hedge_started(self, *, waited_ms: float) -> None:
         self.hedges += 1
@@ -356,7 +465,7 @@ class _Call:
             message=f"the {winner} answered first; the {other} {_LOSER[loser]}",
         )
 
-    async def _admitted_attempt(self, *, hedge: bool) -> Any:
+    async def _admitted_attempt(self, *, hedge: bool, ticket: Ticket | None) -> Any:
         timeout_s = self.timeout_s
         if self.deadline is not None:
             timeout_s = min(timeout_s, self.deadline - time.monotonic())
@@ -387,7 +496,15 @@ class _Call:
             raise
         finally:
             latency_ms = (time.monotonic() - started) * 1000.0
-            self.source.breaker.record(permit, health_outcome(error))
+            full_timeout = timeout_s >= self.timeout_s
+            outcome = health_outcome(error)
+            if isinstance(error, FetchTimeout) and not full_timeout:
+                outcome = Outcome.IGNORED  # the request's deadline ran out, not the source's timeout
+            admission = self.source.admission
+            if admission is not None and ticket is not None:
+                drop = _drop(error, full_timeout=full_timeout)
+                outcome = self._learn(admission, ticket, outcome, drop, latency_ms=latency_ms, hedge=hedge)
+            self.source.breaker.record(permit, outcome)
             if isinstance(error, FetchError):
                 if error.source is None:
                     error.source = self.source.connector.source
@@ -400,6 +517,36 @@ class _Call:
                 )
         self.emit("succeeded", hedge=hedge, latency_ms=latency_ms)
         return value
+
+    def _learn(
+        self,
+        admission: Admission,
+        ticket: Ticket,
+        outcome: Outcome,
+        drop: Drop | None,
+        *,
+        latency_ms: float,
+        hedge: bool,
+    ) -> Outcome:
+        """Feed a finished attempt to the adaptive limit; returns what the breaker hears of it. A drop
+        (timeout, 429) of an attempt admitted before the limit was last cut is graphfetch's own
+        overload, which the cut already answers, not the source's failure: the breaker ignores it."""
+        stale = admission.stale(ticket)
+        if outcome is Outcome.SUCCESS or drop is not None:
+            change = admission.record(ticket, latency_ms, drop=drop)
+            if change is not None:
+                self.emit("limit_changed", hedge=hedge, message=change.message(self.source.connector.source))
+        return Outcome.IGNORED if stale and drop is not None else outcome
+
+
+def _drop(error: BaseException | None, *, full_timeout: bool) -> Drop | None:
+    """Whether a failed attempt says the source is overloaded: it ran out its whole timeout (not a
+    remainder the deadline left), or the source answered 429."""
+    if isinstance(error, FetchTimeout):
+        return "timeout" if full_timeout else None
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    return None
 
 
 _REFUSED: dict[HedgeRefusal, str] = {
