@@ -144,6 +144,17 @@ class LimitSettings(BaseModel):
         )
 
 
+def breaker_settings(connector: Connector[Any], settings: Mapping[str, Any]) -> BreakerSettings:
+    """A source's ``breaker:``."""
+    return _validation.parse(
+        BreakerSettings,
+        settings.get("breaker") or {},
+        error=SourceConfigError,
+        source=connector.source,
+        prefix="breaker",
+    )
+
+
 def limit_settings(connector: Connector[Any], settings: Mapping[str, Any]) -> LimitSettings:
     """A source's ``limits:``; ``max_concurrency`` defaults to the connector's pool bound if it has one
     (a SQL source's ``pool_size``), so that callers queue for a slot, not inside the pool under a timeout."""
@@ -245,15 +256,10 @@ class ResilientSource:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> Self:
         """Build from a source's generic ``breaker:`` and ``limits:`` keys (both optional; see
-        :func:`limit_settings`). ``clock`` is the breaker's; deadlines are ``time.monotonic()``."""
+        :func:`breaker_settings`, :func:`limit_settings`). ``clock`` is the breaker's; deadlines are
+        ``time.monotonic()``."""
         source = connector.source
-        breaker = _validation.parse(
-            BreakerSettings,
-            settings.get("breaker") or {},
-            error=SourceConfigError,
-            source=source,
-            prefix="breaker",
-        )
+        breaker = breaker_settings(connector, settings)
         limits = limit_settings(connector, settings)
         return cls(
             connector=connector,
