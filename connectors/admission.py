@@ -128,10 +128,9 @@ class Admission:
         limit = self.limit
         while self._waiting and self.in_flight < limit.limit:
             waiter = heapq.heappop(self._queue)
-            if waiter.resolved:
+            if not self._take(waiter):
                 continue
             now = self._clock()
-            self._resolve(waiter)
             if waiter.has_deadline and now >= waiter.deadline - self._expected_s():
                 waiter.future.set_exception(
                     self._shed_error(deadline=waiter.deadline, since=waiter.since, now=now)
@@ -147,7 +146,7 @@ class Admission:
     def _due(self, waiter: _Waiter) -> None:
         """A waiter's timer: shed it if its deadline is now out of reach, else look again later
         (the expected latency may have fallen since it was armed)."""
-        if waiter.resolved:
+        if waiter.resolved or waiter.future.done():
             return
         now = self._clock()
         if now < waiter.deadline - self._expected_s():
@@ -158,6 +157,14 @@ class Admission:
         if len(self._queue) > 2 * self._waiting + 64:  # shed waiters linger in the heap: drop them
             self._queue = [w for w in self._queue if not w.resolved]
             heapq.heapify(self._queue)
+
+    def _take(self, waiter: _Waiter) -> bool:
+        """Take a waiter off the queue to grant or shed it; ``False`` if it is gone already: resolved,
+        or cancelled by its caller, whose task has not yet run to say so (it then finds it resolved)."""
+        if waiter.resolved:
+            return False
+        self._resolve(waiter)
+        return not waiter.future.done()
 
     def _resolve(self, waiter: _Waiter) -> None:
         waiter.resolved = True

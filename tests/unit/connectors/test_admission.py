@@ -149,6 +149,32 @@ async def test_a_cancelled_waiter_leaves_the_queue_and_a_slot_handed_to_it_passe
     assert gate.in_flight == 1
 
 
+async def test_a_slot_freed_between_a_waiters_cancellation_and_its_unwinding_goes_to_the_next() -> None:
+    gate = admission(1)
+    gate.try_acquire()
+    cancelled = await queued(gate, None, 1)
+    next_in_line = await queued(gate, None, 2)
+    cancelled.cancel()  # its future is cancelled now, its task runs its handler later
+    gate.release()
+    assert await next_in_line == (0, True)
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert (gate.in_flight, gate.waiting) == (1, 0)
+
+
+async def test_a_waiter_cancelled_before_its_timer_fires_is_not_shed() -> None:
+    lim = AdaptiveLimit(ceiling=1, initial=1)
+    gate = Admission(lim, source="crm")
+    gate.try_acquire()
+    task = asyncio.create_task(gate.acquire(time.monotonic() + 0.01))
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.sleep(0.05)  # the waiter's timer comes due while its task unwinds, or after
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (gate.shed, gate.waiting) == (0, 0)
+
+
 async def test_only_a_drop_of_a_busy_attempt_cuts_and_a_cut_makes_earlier_tickets_stale() -> None:
     gate = admission(4)
     quiet = gate.try_acquire()
