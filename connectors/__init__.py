@@ -24,10 +24,11 @@ from connectors.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from connectors.generic_settings import LimitSettings
 from connectors.hedging import HedgeBudget, HedgePlan
 from connectors.limiter import AdaptiveLimit
 from connectors.registry import ConnectorRegistry, default_registry
-from connectors.resilience import AttemptEvent, FetchOutcome, LimitSettings, ResilientSource
+from connectors.resilience import AttemptEvent, FetchOutcome, ResilientSource
 from connectors.retry import RetryPolicy
 
 __all__ = [

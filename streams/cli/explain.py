@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from connectors import Connector, ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
-from connectors.resilience import limit_settings
+from connectors.generic_settings import limit_settings
 from planner import CompiledNode, GraphShape, Pipeline
 from streams.engine.adaptive.decisions import Estimates, adaptive_timeout, coalescing_enabled, hedge_delay
 from streams.engine.history import History, HistoryKey

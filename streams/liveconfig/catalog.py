@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from connectors import ConnectorRegistry, FetchError, default_registry
-from connectors.resilience import breaker_settings, limit_settings
+from connectors.generic_settings import breaker_settings, limit_settings
 from planner import ConfigError, Pipeline, Problem, load_pipelines_reporting, parse_pipeline
 
 
