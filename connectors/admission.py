@@ -74,10 +74,11 @@ class Admission:
     def try_acquire(self) -> Ticket | None:
         """A slot if one is free and nobody waits for it, else ``None`` (then :meth:`acquire`)."""
         limit = self.limit
-        if self.in_flight >= limit.limit or self._waiting:
+        in_flight = self.in_flight + 1
+        if in_flight > limit.limit or self._waiting:
             return None
-        self.in_flight += 1
-        return limit.epoch, limit.is_busy(self.in_flight)
+        self.in_flight = in_flight
+        return limit.epoch, 2 * in_flight >= limit.limit  # limit.is_busy(), inline: every attempt
 
     async def acquire(self, deadline: float | None) -> Ticket:
         """Wait for a slot, earliest deadline first (``deadline`` on this admission's clock);
@@ -110,8 +111,7 @@ class Admission:
 
     def record(self, ticket: Ticket, latency_ms: float, *, drop: Drop | None = None) -> LimitChange | None:
         """An admitted attempt finished; the limit learns from it (call before :meth:`release`)."""
-        epoch, busy = ticket
-        return self.limit.sample(latency_ms, epoch=epoch, busy=busy, drop=drop)
+        return self.limit.sample(latency_ms, epoch=ticket[0], busy=ticket[1], drop=drop)
 
     def stale(self, ticket: Ticket) -> bool:
         """Whether the limit has been cut since this attempt was admitted: it was admitted while

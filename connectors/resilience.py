@@ -411,14 +411,15 @@ class _Call:
             raise
         finally:
             latency_ms = (time.monotonic() - started) * 1000.0
-            full_timeout = timeout_s >= self.timeout_s
-            outcome = health_outcome(error)
-            if isinstance(error, FetchTimeout) and not full_timeout:
-                outcome = Outcome.IGNORED  # the request's deadline ran out, not the source's timeout
             admission = self.source.admission
-            if admission is not None and ticket is not None:
-                drop = _drop(error, full_timeout=full_timeout)
-                outcome = self._learn(admission, ticket, outcome, drop, latency_ms=latency_ms, hedge=hedge)
+            if error is None:  # most attempts: nothing to classify
+                outcome = Outcome.SUCCESS
+                if admission is not None and ticket is not None:
+                    self._learn(admission, ticket, latency_ms, None, hedge=hedge)
+            else:
+                outcome = self._failed(
+                    error, admission, ticket, timeout_s, latency_ms=latency_ms, hedge=hedge
+                )
             self.source.breaker.record(permit, outcome)
             if isinstance(error, FetchError):
                 if error.source is None:
@@ -433,32 +434,46 @@ class _Call:
         self.emit("succeeded", hedge=hedge, latency_ms=latency_ms)
         return value
 
-    def _learn(
+    def _failed(
         self,
-        admission: Admission,
-        ticket: Ticket,
-        outcome: Outcome,
-        drop: Drop | None,
+        error: BaseException,
+        admission: Admission | None,
+        ticket: Ticket | None,
+        timeout_s: float,
         *,
         latency_ms: float,
         hedge: bool,
     ) -> Outcome:
-        """Feed a finished attempt to the adaptive limit; returns what the breaker hears of it. A drop
-        (timeout, 429) of an attempt admitted before the limit was last cut is graphfetch's own
-        overload, which the cut already answers, not the source's failure: the breaker ignores it."""
+        """What a failed attempt tells the breaker, after the adaptive limit has learned from it.
+
+        Not the source's failure: a timeout cut short by the request's deadline (the request ran out
+        of time, the source did not exceed its timeout), or a drop (timeout, 429) of an attempt
+        admitted before the limit was last cut: graphfetch's own overload, which the cut answers."""
+        full_timeout = timeout_s >= self.timeout_s
+        if isinstance(error, FetchTimeout) and not full_timeout:
+            return Outcome.IGNORED
+        outcome = health_outcome(error)
+        if admission is None or ticket is None:
+            return outcome
+        drop = _drop(error)
         stale = admission.stale(ticket)
-        if outcome is Outcome.SUCCESS or drop is not None:
-            change = admission.record(ticket, latency_ms, drop=drop)
-            if change is not None:
-                self.emit("limit_changed", hedge=hedge, message=change.message(self.source.connector.source))
+        if outcome is Outcome.SUCCESS or drop is not None:  # the source answered, or was overloaded
+            self._learn(admission, ticket, latency_ms, drop, hedge=hedge)
         return Outcome.IGNORED if stale and drop is not None else outcome
 
+    def _learn(
+        self, admission: Admission, ticket: Ticket, latency_ms: float, drop: Drop | None, *, hedge: bool
+    ) -> None:
+        change = admission.record(ticket, latency_ms, drop=drop)
+        if change is not None:
+            self.emit("limit_changed", hedge=hedge, message=change.message(self.source.connector.source))
 
-def _drop(error: BaseException | None, *, full_timeout: bool) -> Drop | None:
-    """Whether a failed attempt says the source is overloaded: it ran out its whole timeout (not a
-    remainder the deadline left), or the source answered 429."""
+
+def _drop(error: BaseException) -> Drop | None:
+    """Whether a failed attempt says the source is overloaded: it ran out its whole timeout (the
+    caller has set aside a timeout the deadline cut short), or the source answered 429."""
     if isinstance(error, FetchTimeout):
-        return "timeout" if full_timeout else None
+        return "timeout"
     if isinstance(error, RateLimited):
         return "rate_limited"
     return None
