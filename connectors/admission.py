@@ -28,7 +28,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from connectors.errors import LoadShed
 from connectors.limiter import AdaptiveLimit, Drop, LimitChange
@@ -37,15 +37,14 @@ Ticket = tuple[int, bool]
 """An admitted attempt's (epoch, busy) at admission: what :meth:`AdaptiveLimit.sample` needs."""
 
 
-@dataclass(order=True, slots=True)
+@dataclass(slots=True)
 class _Waiter:
     deadline: float
-    order: int
-    has_deadline: bool = field(compare=False)
-    since: float = field(compare=False)
-    future: asyncio.Future[Ticket] = field(compare=False)
-    timer: asyncio.TimerHandle | None = field(default=None, compare=False)
-    resolved: bool = field(default=False, compare=False)
+    has_deadline: bool
+    since: float
+    future: asyncio.Future[Ticket]
+    timer: asyncio.TimerHandle | None = None
+    resolved: bool = False
     """Granted, shed or cancelled: no longer waiting (the heap drops it lazily)."""
 
 
@@ -62,7 +61,8 @@ class Admission:
         """Attempts holding a slot."""
         self.shed = 0
         """Waiters shed so far."""
-        self._queue: list[_Waiter] = []
+        self._queue: list[tuple[float, int, _Waiter]] = []
+        """(deadline, arrival, waiter): a heap, earliest deadline first, then first come."""
         self._waiting = 0
         self._order = itertools.count()
 
@@ -91,12 +91,11 @@ class Admission:
             raise self._shed_error(deadline=deadline, since=now, now=now)
         waiter = _Waiter(
             deadline=math.inf if deadline is None else deadline,
-            order=next(self._order),
             has_deadline=deadline is not None,
             since=now,
             future=asyncio.get_running_loop().create_future(),
         )
-        heapq.heappush(self._queue, waiter)
+        heapq.heappush(self._queue, (waiter.deadline, next(self._order), waiter))
         self._waiting += 1
         if deadline is not None:
             self._arm(waiter, now)
@@ -127,7 +126,7 @@ class Admission:
     def _hand_out(self) -> None:
         limit = self.limit
         while self._waiting and self.in_flight < limit.limit:
-            waiter = heapq.heappop(self._queue)
+            waiter = heapq.heappop(self._queue)[2]
             if not self._take(waiter):
                 continue
             now = self._clock()
@@ -155,7 +154,7 @@ class Admission:
         self._resolve(waiter)
         waiter.future.set_exception(self._shed_error(deadline=waiter.deadline, since=waiter.since, now=now))
         if len(self._queue) > 2 * self._waiting + 64:  # shed waiters linger in the heap: drop them
-            self._queue = [w for w in self._queue if not w.resolved]
+            self._queue = [entry for entry in self._queue if not entry[2].resolved]
             heapq.heapify(self._queue)
 
     def _take(self, waiter: _Waiter) -> bool:
