@@ -2,15 +2,20 @@
 
 The figures are the ones a worker would use right now (the same
 :class:`~streams.engine.history.History` queries and :mod:`streams.engine.adaptive.decisions`
-rules), so the explanation cannot drift from the behaviour.
+rules), so the explanation cannot drift from the behaviour. Each source's concurrency limit is
+shown as configured (:func:`connectors.resilience.limit_settings`, as a worker reads it): the
+current value of an adaptive limit lives in each worker (the gauge
+``graphfetch.source.concurrency_limit``), not in the shared history this command reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
-from connectors import ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
+from connectors import Connector, ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
+from connectors.generic_settings import limit_settings
 from planner import CompiledNode, GraphShape, Pipeline
 from streams.engine.adaptive.decisions import Estimates, adaptive_timeout, coalescing_enabled, hedge_delay
 from streams.engine.history import History, HistoryKey
@@ -18,13 +23,35 @@ from streams.runtime.statstopic import StatsSync
 from streams.settings import Settings
 
 
-def _idempotent(node: CompiledNode, registry: ConnectorRegistry) -> bool | None:
-    """Whether the node's requests may be hedged or shared; None if its connector is unknown here."""
+def _connector(node: CompiledNode, registry: ConnectorRegistry) -> Connector[Any] | None:
+    """The node's connector, built (not started); None if it is unknown here."""
     try:
-        connector = registry.get(node.connector)(source=node.config.source, settings=node.source.settings)
+        return registry.get(node.connector)(source=node.config.source, settings=node.source.settings)
     except (UnknownConnector, SourceConfigError):  # a plugin not installed here, or unparsable settings
         return None
-    return connector.is_idempotent(node.config.request)
+
+
+def _idempotent(node: CompiledNode, registry: ConnectorRegistry) -> bool | None:
+    """Whether the node's requests may be hedged or shared; None if its connector is unknown here."""
+    connector = _connector(node, registry)
+    return None if connector is None else connector.is_idempotent(node.config.request)
+
+
+def _concurrency(node: CompiledNode, registry: ConnectorRegistry) -> str:
+    """The source's configured concurrency limit, in words."""
+    connector = _connector(node, registry)
+    if connector is None:
+        return f"unknown here (connector {node.connector!r} not installed, or its settings do not parse)"
+    try:
+        limits = limit_settings(connector, node.source.settings)
+    except SourceConfigError as exc:
+        return f"invalid: {exc}"
+    if not limits.adaptive:
+        return f"fixed at {limits.max_concurrency} in flight"
+    return (
+        f"adaptive between 1 and {limits.max_concurrency} in flight, starting at {limits.start} "
+        f"(tolerance {limits.tolerance:g}, backoff ratio {limits.backoff_ratio:g})"
+    )
 
 
 def _estimates(history: History, pipeline: str, node: CompiledNode) -> Estimates:
@@ -85,6 +112,16 @@ def explain_text(
             cost[node_name] = estimates.p50
         lines.append(f"  {node_name} ({node.config.source}/{node.connector}): {seen}")
         lines.append(f"      {'; '.join(_decisions(node, estimates, _idempotent(node, registry)))}")
+    lines.append(
+        "concurrency limits as configured (a worker's current limit is its gauge "
+        "graphfetch.source.concurrency_limit; the shared history does not carry it):"
+    )
+    shown: set[str] = set()
+    for node_name in shape.nodes:
+        node = pipeline.nodes[node_name]
+        if node.config.source not in shown:
+            shown.add(node.config.source)
+            lines.append(f"  {node.config.source} ({node.connector}): {_concurrency(node, registry)}")
     path, total = shape.critical_path(cost)
     unknown = [n for n in path if _estimates(history, pipeline.name, pipeline.nodes[n]).p50 is None]
     note = f" ({', '.join(unknown)} at their configured timeout: no history)" if unknown else ""
