@@ -25,11 +25,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from devkit.bench.workloads import UPSTREAM_LATENCY_MS
 from devkit.chaos.deployment import PIPELINE, Deployment
-from devkit.chaos.figures import ScenarioFigures, ScenarioSummary, Timeline, scenario_figures, summarise
+from devkit.chaos.figures import (
+    ScenarioFigures,
+    ScenarioSummary,
+    Timeline,
+    UpstreamCalls,
+    scenario_figures,
+    summarise,
+)
 from devkit.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee, broker_for
 from devkit.chaos.scenarios import SCENARIOS, FaultTarget, Scenario
 from devkit.chaos.stream import RequestStream
-from devkit.chaos.upstream import UpstreamControl
+from devkit.demo.control_client import DemoControl
 from devkit.deployment.upstreams import DemoUpstreams
 from streams.cli.shared_options import BrokerKind
 
@@ -103,7 +110,7 @@ async def _background(coro: asyncio.Future[None] | asyncio.Task[None]) -> AsyncI
 async def run_scenario(
     scenario: Scenario,
     *,
-    upstreams: UpstreamControl,
+    upstreams: DemoControl,
     upstream_env: dict[str, str],
     workdir: Path,
     rate: float,
@@ -133,6 +140,7 @@ async def run_scenario(
         notes = await _warm_up(deployment, rate)
         stream = RequestStream(settings=deployment.settings, pipeline=PIPELINE, rate=rate, prefix=name)
         stop = asyncio.Event()
+        await upstreams.reset_calls()
         rss: list[tuple[float, int]] = []
         sending = asyncio.create_task(stream.run(stop), name="chaos-stream")
         async with _background(asyncio.create_task(_sample_rss(deployment, rss))):
@@ -140,6 +148,7 @@ async def run_scenario(
                 phase(f"{label}: baseline")
                 await _watch(sending, durations.baseline_s * durations.scale)
                 phase(f"{label}: {scenario.fault}")
+                calls_before = await upstreams.calls()
                 fault_start = time.monotonic()
                 try:
                     await scenario.inject(FaultTarget(deployment=deployment, upstreams=upstreams))
@@ -154,6 +163,7 @@ async def run_scenario(
                 await sending
             phase(f"{label}: waiting for every profile")
             notes += await _drain(deployment, stream, durations.drain_timeout_s)
+            calls = UpstreamCalls(before_fault=calls_before, total=await upstreams.calls())
         return scenario_figures(
             scenario=scenario.name,
             run=run,
@@ -168,6 +178,7 @@ async def run_scenario(
             seen=deployment.ledger.seen,
             timeline=Timeline(fault_start=fault_start, fault_end=fault_end),
             rss_samples=rss,
+            upstream_calls=calls,
             notes=notes,
         )
 
@@ -290,7 +301,7 @@ async def run_chaos(
         phase("starting the demo upstreams")
         upstreams = DemoUpstreams.child(workdir, latency_ms=UPSTREAM_LATENCY_MS)
         demo = await stack.enter_async_context(upstreams)
-        control = UpstreamControl(demo.url)
+        control = DemoControl(demo.url)
         rows: list[ScenarioFigures] = []
         for scenario in scenarios:
             for run in range(1, repeat + 1):
