@@ -55,6 +55,14 @@ def chaos(
             help="Keep every deployment's broker and worker logs here (default: a temporary folder, removed).",
         ),
     ] = None,
+    worker_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker-env",
+            help="A setting for every worker, GRAPHFETCH_NAME=VALUE (repeat), e.g. "
+            "GRAPHFETCH_SESSION_TIMEOUT_MS=10000: to measure what a setting does under faults.",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ) -> None:
     """Fresh broker, demo upstreams and workers per scenario; a steady customer360 stream; one fault each."""
@@ -67,6 +75,10 @@ def chaos(
         scenarios = chosen(scenario)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--scenario") from None
+    try:
+        settings = worker_settings(worker_env or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--worker-env") from None
     console = Console()
     if not console.is_terminal:
         console = Console(width=_FILE_WIDTH)  # a log or a pipe: the whole table on one line per row
@@ -90,6 +102,7 @@ def chaos(
                 broker=kind,
                 guarantee=guarantee,
                 repeat=repeat,
+                worker_env=settings,
                 phase=lambda text: bar.update(task, description=text),
                 done=lambda _: bar.advance(task),
             )
@@ -102,3 +115,14 @@ def chaos(
     if json_path is not None:
         json_path.write_text(report.model_dump_json(indent=2))
         console.print(f"figures written to {json_path}")
+
+
+def worker_settings(pairs: list[str]) -> dict[str, str]:
+    """``GRAPHFETCH_NAME=VALUE`` pairs as a mapping; ValueError naming the first malformed one."""
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.startswith("GRAPHFETCH_") or name == "GRAPHFETCH_":
+            raise ValueError(f"{pair!r} is not GRAPHFETCH_NAME=VALUE")
+        settings[name] = value
+    return settings

@@ -17,7 +17,7 @@ import contextlib
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +83,9 @@ class ChaosReport(BaseModel):
     pipeline_defaults: dict[str, int] = Field(
         default_factory=dict, description="What customer360's defaults were changed to for the run."
     )
+    worker_env: dict[str, str] = Field(
+        default_factory=dict, description="Settings given to every worker of the run (--worker-env)."
+    )
     scenarios: list[ScenarioFigures] = Field(description="Every run, in the order run.")
     summaries: list[ScenarioSummary] = Field(default_factory=list)
 
@@ -115,6 +118,7 @@ async def run_scenario(
     workdir: Path,
     rate: float,
     durations: Durations,
+    worker_env: Mapping[str, str] | None = None,
     broker: BrokerKind = BrokerKind.TANSU,
     guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     run: int = 1,
@@ -131,7 +135,7 @@ async def run_scenario(
         layout=scenario.layout,
         upstream_env=upstream_env,
         workdir=workdir / name,
-        worker_env=scenario.worker_env,
+        worker_env={**(worker_env or {}), **scenario.worker_env},
         broker=broker,
         guarantee=guarantee,
     )
@@ -280,11 +284,13 @@ async def run_chaos(
     broker: BrokerKind = BrokerKind.TANSU,
     guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     repeat: int = 1,
+    worker_env: Mapping[str, str] | None = None,
     phase: Phase = _ignore,
     done: Callable[[ScenarioFigures], None] | None = None,
 ) -> ChaosReport:
     """Run the named scenarios (all by default) one after the other, each ``repeat`` times on a fresh
-    deployment, sharing one set of demo upstreams.
+    deployment, sharing one set of demo upstreams. ``worker_env`` goes to every worker (a
+    scenario's own settings win).
 
     Raises :class:`~devkit.chaos.guarantees.UnsupportedGuarantee` before starting anything when
     ``guarantee`` cannot run on ``broker`` (exactly once on Tansu).
@@ -312,6 +318,7 @@ async def run_chaos(
                     workdir=workdir,
                     rate=rate,
                     durations=durations,
+                    worker_env=worker_env,
                     broker=broker,
                     guarantee=guarantee,
                     run=run,
@@ -326,6 +333,7 @@ async def run_chaos(
         guarantee=guarantee,
         broker=broker,
         repeat=repeat,
+        worker_env=dict(worker_env or {}),
         pipeline_defaults=dict(EXACTLY_ONCE_DEFAULTS) if guarantee is Guarantee.EXACTLY_ONCE else {},
         scenarios=rows,
         summaries=summarise(rows),

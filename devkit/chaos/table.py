@@ -93,6 +93,8 @@ def _summary(summary: ScenarioSummary, guarantee: Guarantee) -> str:
 def faults_legend(report: ChaosReport) -> list[str]:
     """The guarantee's setup, then one line per scenario: what its fault was, and what each run noted."""
     lines = []
+    if report.worker_env:
+        lines.append("every worker: " + ", ".join(f"{k}={v}" for k, v in report.worker_env.items()))
     if report.guarantee is Guarantee.EXACTLY_ONCE:
         defaults = ", ".join(f"{k} {v}" for k, v in report.pipeline_defaults.items())
         lines.append(
