@@ -14,6 +14,7 @@ from devkit.chaos.guarantees import Guarantee, UnsupportedGuarantee, broker_for
 from devkit.chaos.runner import Durations, chosen, run_chaos
 from devkit.chaos.scenarios import SCENARIOS
 from devkit.chaos.table import chaos_table, faults_legend, summary_lines
+from streams.cli.service_runner import Interrupted, cancelled_on_signal
 from streams.cli.shared_options import BrokerKind, BrokerKindOption
 
 _FILE_WIDTH = 180
@@ -93,20 +94,26 @@ def chaos(
     )
     with bar:
         task = bar.add_task("starting", total=len(scenarios) * repeat)
-        report = asyncio.run(
-            run_chaos(
-                [s.name for s in scenarios],
-                rate=rate,
-                durations=Durations(scale=duration),
-                workdir=workdir,
-                broker=kind,
-                guarantee=guarantee,
-                repeat=repeat,
-                worker_env=settings,
-                phase=lambda text: bar.update(task, description=text),
-                done=lambda _: bar.advance(task),
+        try:
+            report = asyncio.run(
+                cancelled_on_signal(
+                    run_chaos(
+                        [s.name for s in scenarios],
+                        rate=rate,
+                        durations=Durations(scale=duration),
+                        workdir=workdir,
+                        broker=kind,
+                        guarantee=guarantee,
+                        repeat=repeat,
+                        worker_env=settings,
+                        phase=lambda text: bar.update(task, description=text),
+                        done=lambda _: bar.advance(task),
+                    )
+                )
             )
-        )
+        except Interrupted:
+            typer.echo("graphfetch chaos: interrupted; its deployments are stopped", err=True)
+            raise typer.Exit(130) from None
     console.print(chaos_table(report))
     for line in summary_lines(report):
         console.print(line, highlight=False)

@@ -516,10 +516,15 @@ def bench(
         progress=progress,
         command=command,
     )
+    from streams.cli.service_runner import Interrupted, cancelled_on_signal
+
     try:
-        report = asyncio.run(run_bench(options))
+        report = asyncio.run(cancelled_on_signal(run_bench(options)))
     except (BenchError, GraphfetchError) as exc:
         raise fail(f"bench failed: {exc}") from None
+    except Interrupted:
+        typer.echo("graphfetch bench: interrupted; what it started is stopped", err=True)
+        raise typer.Exit(130) from None
     print_report(report, report_console())
     for path in write_outputs(report, out):
         typer.echo(f"wrote {path}")
