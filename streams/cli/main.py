@@ -132,19 +132,19 @@ def plan(
         return
     from aiokafka.errors import KafkaError
 
-    from streams.cli.explain import explain_text, read_history
+    from streams.cli.explain import SharedView, explain_text, read_shared
     from streams.engine.history import History
 
     try:
-        history = asyncio.run(read_history(settings))
+        view = asyncio.run(read_shared(settings))
     except (TimeoutError, OSError, KafkaError) as exc:
         typer.echo(
             f"no history: cannot read {settings.stats_topic} on {settings.bootstrap} ({exc or type(exc).__name__}); "
             "predictions below use configured timeouts",
             err=True,
         )
-        history = History(min_samples=settings.history_min_samples)
-    typer.echo(explain_text(loaded, shape, history))
+        view = SharedView(History(min_samples=settings.history_min_samples))
+    typer.echo(explain_text(loaded, shape, view))
 
 
 @app.command()

@@ -19,6 +19,7 @@ from typing import Any
 
 from connectors import ConnectorRegistry, ResilientSource, default_registry
 from planner import Pipeline, Source
+from streams.engine.source_states import SourceState, source_state
 from streams.telemetry import metrics
 
 IDLE_CLOSE_S = 300.0
@@ -71,6 +72,10 @@ class SourcePool:
             )
             for ident, source in self._sources.items()
         ]
+
+    def states(self) -> list[SourceState]:
+        """Every started source as it is now (published on the stats topic)."""
+        return [source_state(ident, source) for ident, source in self._sources.items()]
 
     def bind(self, pipeline: Pipeline) -> Pipeline:
         """``pipeline`` bound to its connectors' template escapes, if it is not yet (a pipeline
