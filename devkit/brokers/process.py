@@ -76,6 +76,9 @@ class ChildBroker:
     name = "broker"
     #: The signal that stops the broker promptly and cleanly.
     stop_signal = signal.SIGTERM
+    #: Whether a restarted static member (``group.instance.id``) gets its partitions back without
+    #: a rebalance, as KIP-345 has it; where not, workers on it are better off as dynamic members.
+    honours_static_membership = True
 
     def __init__(
         self,

@@ -69,6 +69,10 @@ class TansuBroker(ChildBroker):
     # On SIGTERM Tansu drains open connections for 5 s (measured), on SIGINT it
     # exits at once. Memory-only, it has nothing to flush.
     stop_signal = signal.SIGINT
+    # It accepts a group.instance.id and rebalances anyway; a restarted static member then waited
+    # for its old session to time out: SIGKILL and restart unserved for 20 s against 10 s as a
+    # dynamic member (graphfetch chaos -s restart-worker, 2026-12-05; docs/faults.md).
+    honours_static_membership = False
 
     def __init__(
         self,

@@ -151,7 +151,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="restart-worker",
-            fault="SIGKILL worker-1 and restart it at once, a static member (as a supervisor restarts a pod)",
+            fault="SIGKILL worker-1 and restart it at once (as a supervisor restarts a pod), a static member "
+            "where the broker honours it (Apache Kafka; not Tansu)",
             fault_s=0.0,
             inject=_kill("worker-1"),
             clear=_restart("worker-1"),

@@ -116,9 +116,18 @@ class LocalDeployment(Lifecycle):
     ) -> Child:
         """Start (or restart) the worker ``name``; it joins the groups of those already running.
 
-        ``env`` comes last, over the upstreams' variables and the deployment's settings."""
-        full_env = worker_env(self.settings, upstreams=self.upstream_env, tracing=tracing, extra=env)
-        return self.workers.start(name, env=full_env, roles=roles)
+        Its environment: :meth:`worker_environment`."""
+        return self.workers.start(name, env=self.worker_environment(env, tracing=tracing), roles=roles)
+
+    def worker_environment(
+        self, env: Mapping[str, str] | None = None, *, tracing: bool = False
+    ) -> dict[str, str]:
+        """A worker's environment: ``env`` last, over the upstreams' variables and the deployment's
+        settings. On an own broker that does not honour static membership (Tansu), workers join as
+        dynamic members unless ``env`` says otherwise."""
+        dynamic = self.broker is not None and not self.broker.honours_static_membership
+        extra = {**({"GRAPHFETCH_STATIC_MEMBERSHIP": "false"} if dynamic else {}), **(env or {})}
+        return worker_env(self.settings, upstreams=self.upstream_env, tracing=tracing, extra=extra)
 
     async def kill(self, names: Sequence[str] | None = None) -> None:
         """SIGKILL the named workers (None: every one) at once: no drain, no last commit."""
