@@ -15,6 +15,7 @@ from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
 from streams.cli.config_commands import config_app
 from streams.cli.plan_formats import RENDERERS, PlanFormat
 from streams.cli.shared_options import BootstrapOption, BrokerKind, BrokerKindOption
+from streams.contracts.files import FORMATS, ContractFormat, contract_texts, write_texts
 from streams.liveconfig.catalog import load_catalog
 from streams.settings import Settings
 
@@ -106,6 +107,26 @@ def validate(
             f"ok  {pipeline.file}: pipeline '{pipeline.name}' version {pipeline.version}, "
             f"{len(pipeline.nodes)} nodes, {len(pipeline.fields)} fields"
         )
+
+
+@app.command()
+def contracts(
+    fmt: Annotated[
+        ContractFormat | None,
+        typer.Option("--format", help="asyncapi or jsonschema (default: both).", show_default=False),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")] = Path("schemas"),
+    configs: ConfigsOption = None,
+) -> None:
+    """Write the public event contracts: JSON Schemas and the AsyncAPI document of the loaded pipelines."""
+    settings = settings_from(configs=configs)
+    try:
+        pipelines = load_catalog([settings.configs])
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    texts = contract_texts(settings, pipelines, formats=FORMATS if fmt is None else (fmt,))
+    for path in write_texts(texts, out):
+        typer.echo(path)
 
 
 @app.command()
