@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -144,3 +145,26 @@ async def test_the_cli_request_produce_and_consume_run_through_the_client(runtim
     assert consumed.returncode == 0, consumed.stderr
     seen = {json.loads(line)["request_id"] for line in consumed.stdout.splitlines()}
     assert {ids[0], ids[-1], profile.request_id} <= seen
+
+
+async def test_a_worker_serves_a_later_versions_request_and_refuses_this_versions_unknown_property(
+    runtime: Runtime,
+) -> None:
+    """docs/spec.md#versioning on a real worker: a producer of contract version 2 added a property."""
+    await runtime.start(workers=1)
+    keys = {"customer_id": "C00042"}
+    later = {"schema_version": 2, "request_id": "v2", "pipeline": PIPELINE, "keys": keys, "priority": "high"}
+    typo = {"request_id": "v1-typo", "pipeline": PIPELINE, "keys": keys, "feilds": ["name"]}
+    await runtime.send([later, typo])
+
+    profile = (await runtime.wait_for_profiles(["v2"], timeout_s=60))["v2"].value
+    assert (profile["status"], profile["schema_version"]) == ("complete", 1)
+
+    dlq = runtime.dead_letters
+
+    def refused() -> list[dict[str, object]]:
+        return [r.value for r in dlq.received if b"v1-typo" in base64.b64decode(r.value["value"])]
+
+    assert await dlq.wait_until(lambda: bool(refused()), timeout_s=30), runtime.logs()
+    assert refused()[0]["code"] == "invalid_request"
+    assert "feilds" in str(refused()[0]["reason"])
