@@ -28,8 +28,8 @@ DEFAULT_OUTPUT_TOPIC: str = Output.model_fields["topic"].default
 """Where a pipeline publishes when its config names no topic; assumed for pipelines the client was not told of."""
 
 CLOCK_SKEW_MS = 5_000
-"""How far before a request the client starts reading for its answer: the answer's timestamp is
-the worker's clock, which may be behind this machine's."""
+"""How far back the client starts reading for an answer, or a stream of profiles "from now": a
+record's timestamp is the worker's clock, which may be behind this machine's."""
 
 
 class ClientState(enum.Enum):
@@ -279,16 +279,18 @@ class GraphfetchClient:
         idle_s: float = 1.0,
     ) -> AsyncIterator[Profile]:
         """The profiles on ``pipeline``'s output topic (or ``topic``), of that pipeline only when named:
-        from now (or the beginning), for ever (or, without ``follow``, until none came for ``idle_s``).
+        from now (the last :data:`CLOCK_SKEW_MS` included) or the beginning, for ever (or, without
+        ``follow``, until none came for ``idle_s``).
 
         A record that is not a profile raises :class:`InvalidProfile` with its coordinates.
         """
         where = topic or (self.output_topic(pipeline) if pipeline is not None else DEFAULT_OUTPUT_TOPIC)
-        since_ms = None if from_beginning else int(time.time() * 1000)
+        since_ms = None if from_beginning else int(time.time() * 1000) - CLOCK_SKEW_MS
         async with WholeTopic(self.settings, where, since_ms=since_ms) as reader:
             async for records in reader.batches(idle_s=None if follow else idle_s):
                 for record in records:
-                    if record.value is None:
+                    # A partition with nothing since then is read from its start (see WholeTopic).
+                    if record.value is None or (since_ms is not None and record.timestamp < since_ms):
                         continue
                     try:
                         profile = decode_profile(record.value)
