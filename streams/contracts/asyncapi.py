@@ -50,7 +50,8 @@ def asyncapi_document(settings: Settings, pipelines: Mapping[str, Pipeline]) -> 
         "request": _message(
             "A request for a profile",
             request,
-            key="The request id, or an entity key (any string; graphfetch does not read it).",
+            key="The request id, or an entity key (any string, or none; graphfetch does not read it).",
+            nullable=True,
         ),
         "deadLetter": _message("A request graphfetch could not process, with the reason", dead_letter),
         "failedProfile": _message(
@@ -82,8 +83,13 @@ def asyncapi_document(settings: Settings, pipelines: Mapping[str, Pipeline]) -> 
         for pipeline in on_topic:
             message_id = f"profile.{pipeline.name}"
             body = _component(schemas, f"Profile.{pipeline.name}", pipeline_profile_body(pipeline))
-            key = f"`{pipeline.config.output.key}` (JMESPath over the request's keys), as a string"
-            messages[message_id] = _message(f"A profile of pipeline {pipeline.name}", body, key=key)
+            key = (
+                f"`{pipeline.config.output.key}` (JMESPath over the request's keys), as a string; "
+                "none when it gives null or fails"
+            )
+            messages[message_id] = _message(
+                f"A profile of pipeline {pipeline.name}", body, key=key, nullable=True
+            )
             ids.append(message_id)
         names = ", ".join(p.name for p in on_topic)
         channels[channel_id] = _channel(topic, f"Profiles of {names}.", ids)
@@ -126,11 +132,14 @@ def _component(schemas: dict[str, Any], name: str, schema: dict[str, Any]) -> di
     return {"$ref": SCHEMAS_REF + name}
 
 
-def _message(summary: str, payload: dict[str, str], *, key: str | None = None) -> dict[str, Any]:
+def _message(
+    summary: str, payload: dict[str, str], *, key: str | None = None, nullable: bool = False
+) -> dict[str, Any]:
+    """A message; ``key`` describes its Kafka key (a string, or absent if ``nullable``), None: no key."""
     message: dict[str, Any] = {"summary": summary, "payload": payload, "headers": _TRACE_HEADERS}
-    key_schema: dict[str, Any] = (
-        {"type": "null", "description": "No key."} if key is None else {"type": "string", "description": key}
-    )
+    key_schema: dict[str, Any] = {"type": "null", "description": "No key."}
+    if key is not None:
+        key_schema = {"type": ["string", "null"] if nullable else "string", "description": key}
     message["bindings"] = {"kafka": {"key": key_schema, "bindingVersion": KAFKA_BINDING_VERSION}}
     return message
 

@@ -31,7 +31,13 @@ from planner import (
 )
 from planner.profile import iso_ms
 from streams.cli.main import app
-from streams.contracts import CONTRACTS, contract_schema, contract_texts, pipeline_profile_schema
+from streams.contracts import (
+    CONTRACTS,
+    asyncapi_document,
+    contract_schema,
+    contract_texts,
+    pipeline_profile_schema,
+)
 from streams.engine.outcomes import failed_outcome
 from streams.events import (
     CompletedEvent,
@@ -121,6 +127,34 @@ def test_the_contracts_command_names_a_broken_config(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "broken.yaml" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_asyncapi_document_names_each_channel_its_key_and_each_pipelines_fields() -> None:
+    pipelines = load_catalog([REPO / "configs"])
+    settings = Settings(requests_topic="graphfetch.requests", dlq_topic="graphfetch.dlq")
+    document = asyncapi_document(settings, pipelines)
+    channels = document["channels"]
+    assert {c["address"] for c in channels.values()} == {
+        "graphfetch.requests",
+        "graphfetch.dlq",
+        *(p.config.output.topic for p in pipelines.values()),
+    }
+    actions = {
+        op["channel"]["$ref"].rsplit("/", 1)[1]: op["action"] for op in document["operations"].values()
+    }
+    assert actions.pop("requests") == "receive"
+    assert set(actions.values()) == {"send"}
+    messages = document["components"]["messages"]
+    schemas = document["components"]["schemas"]
+    for name, pipeline in pipelines.items():
+        message = messages[f"profile.{name}"]
+        assert pipeline.config.output.key in message["bindings"]["kafka"]["key"]["description"]
+        payload = schemas[message["payload"]["$ref"].rsplit("/", 1)[1]]
+        assert set(payload["properties"]["data"]["properties"]) == set(pipeline.fields)
+        lineage = payload["properties"]["lineage"]["properties"]
+        assert lineage == {field: {"$ref": "#/components/schemas/Lineage"} for field in pipeline.fields}
+    assert messages["deadLetter"]["bindings"]["kafka"]["key"]["type"] == "null"
+    assert "$defs" not in json.dumps(document)  # every reference resolves under components.schemas
 
 
 def test_schema_ids_and_dialect() -> None:
