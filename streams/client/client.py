@@ -178,12 +178,16 @@ class GraphfetchClient:
         await asyncio.gather(*sent)
         return ids
 
-    async def _publish(self, event: RequestEvent) -> asyncio.Future[RecordMetadata]:
+    def _opened_producer(self) -> AIOKafkaProducer:
         producer = self._producer
         if producer is None or self._state is not ClientState.OPENED:
             raise ClientError(
                 "the GraphfetchClient is not open: use `async with GraphfetchClient(...)` or open()"
             )
+        return producer
+
+    async def _publish(self, event: RequestEvent) -> asyncio.Future[RecordMetadata]:
+        producer = self._opened_producer()
         request_id = event.request_id or ""
         with tracer.start_as_current_span(
             f"send {event.pipeline}",
@@ -216,6 +220,7 @@ class GraphfetchClient:
         (with the reason), :class:`ProfileTimeout` when neither came within ``timeout_s``.
         """
         topic = self.output_topic(pipeline)
+        self._opened_producer()  # before anything starts reading
         request_id = request_id or f"{new_id_prefix()}-0"
         event = request_event(pipeline, keys, request_id=request_id, fields=fields, deadline_ms=deadline_ms)
         waiter = self._expect(request_id, topic)

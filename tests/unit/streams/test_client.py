@@ -125,6 +125,8 @@ async def test_an_unopened_or_closed_client_says_what_to_do() -> None:
     client = GraphfetchClient(settings=Settings(bootstrap="127.0.0.1:1"))
     with pytest.raises(ClientError, match="not open"):
         await client.send("p", keys={})
+    with pytest.raises(ClientError, match="not open"):
+        await client.request("p", keys={})
     await client.close()
     await client.close()  # twice is fine
     assert client.state is ClientState.CLOSED
