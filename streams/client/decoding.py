@@ -28,9 +28,18 @@ def decode_dlq_record(value: bytes) -> tuple[str | None, Profile | DeadLetter]:
 
 
 def _original_request_id(letter: DeadLetter) -> str | None:
+    """The id in the refused request's JSON; else its Kafka key, which is the request id for the
+    requests this client sends (a value cut at 64 KiB, or one that is not JSON, still matches)."""
     try:
         request = json.loads(base64.b64decode(letter.value, validate=True))
     except (binascii.Error, ValueError, RecursionError):
-        return None  # not JSON (or cut at 64 KiB): nothing to match it with
+        request = None
     request_id = request.get("request_id") if isinstance(request, dict) else None
-    return request_id if isinstance(request_id, str) else None
+    if isinstance(request_id, str):
+        return request_id
+    if letter.key is None:
+        return None
+    try:
+        return base64.b64decode(letter.key, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None

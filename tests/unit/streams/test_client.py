@@ -54,8 +54,9 @@ def test_key_values_are_numbered() -> None:
     assert expand_counter("plain", 7) == "plain"
 
 
-def _letter(value: bytes, code: str = "missing_key") -> bytes:
+def _letter(value: bytes, code: str = "missing_key", key: bytes | None = None) -> bytes:
     letter = DeadLetter(
+        key=None if key is None else base64.b64encode(key).decode(),
         reason="why",
         code=code,  # type: ignore[arg-type]
         source=RecordCoordinates(topic="graphfetch.requests", partition=0, offset=3),
@@ -76,6 +77,13 @@ def test_a_dead_letter_answers_the_request_it_carries() -> None:
 @pytest.mark.parametrize("value", [b"\xff not json", b'["a list"]', b'{"request_id": 42}', b"[" * 100_000])
 def test_a_dead_letter_of_a_request_without_a_readable_id_answers_none(value: bytes) -> None:
     assert decode_dlq_record(_letter(value, code="invalid_json"))[0] is None
+
+
+def test_a_dead_letter_whose_value_cannot_say_answers_the_request_its_key_names() -> None:
+    """A request cut at 64 KiB (too_large) is no longer JSON; the client keys requests by their id."""
+    cut = b'{"request_id": "r-big", "keys": {"k": "' + b"x" * 65_536
+    assert decode_dlq_record(_letter(cut[:65_536], code="too_large", key=b"r-big"))[0] == "r-big"
+    assert decode_dlq_record(_letter(b"\xff", code="invalid_utf8", key=b"\xff"))[0] is None
 
 
 def test_a_failed_profile_on_the_dlq_answers_its_request() -> None:
