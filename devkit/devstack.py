@@ -26,9 +26,9 @@ from devkit.brokers import choose_kind
 from devkit.demo.server_settings import DemoSettings
 from devkit.deployment.local import LocalDeployment
 from devkit.deployment.upstreams import DemoUpstreams
-from planner import Pipeline
+from planner import Pipeline, Profile
 from streams.cli.shared_options import BrokerKind
-from streams.kafka.requestclient import produce_requests, wait_for_profile
+from streams.client import GraphfetchClient, ProfileTimeout
 from streams.runtime.worker import Worker
 from streams.settings import Settings
 
@@ -111,24 +111,27 @@ class DevStack:
         pipeline = self.options.pipelines.get("customer360")
         if pipeline is None:
             return
-        topic = pipeline.config.output.topic
-        for customer in DEMO_CUSTOMERS:
-            ids = await produce_requests(settings, pipeline.name, {"customer_id": customer})
-            profile = await wait_for_profile(settings, topic, ids[0], timeout_s=30)
-            if profile is None:
-                self.options.echo(f"demo request {ids[0]}: no profile within 30 s")
-                continue
-            self.options.echo(summarise(profile))
+        topics = {pipeline.name: pipeline.config.output.topic}
+        async with GraphfetchClient(settings=settings, output_topics=topics) as client:
+            for customer in DEMO_CUSTOMERS:
+                try:
+                    profile = await client.request(
+                        pipeline.name, keys={"customer_id": customer}, timeout_s=30
+                    )
+                except ProfileTimeout as exc:
+                    self.options.echo(f"demo request: {exc}")
+                    continue
+                self.options.echo(summarise(profile))
 
 
-def summarise(profile: dict[str, Any]) -> str:
+def summarise(profile: Profile) -> str:
     """One line per profile: status, latency, each field (lists shown by their length)."""
     shown = []
-    for name, value in profile["data"].items():
+    for name, value in profile.data.items():
         text = f"[{len(value)} items]" if isinstance(value, list) else json.dumps(value, ensure_ascii=False)
         shown.append(f"{name}={text}")
-    errors = f"  errors: {', '.join(profile['errors'])}" if profile["errors"] else ""
+    errors = f"  errors: {', '.join(profile.errors)}" if profile.errors else ""
     return (
-        f"{profile['request_id']}  {profile['status']}  {profile['timing']['latency_ms']:.1f} ms  "
-        f"trace {profile['trace_id']}\n    {'  '.join(shown)}{errors}"
+        f"{profile.request_id}  {profile.status}  {profile.timing.latency_ms:.1f} ms  "
+        f"trace {profile.trace_id}\n    {'  '.join(shown)}{errors}"
     )

@@ -17,7 +17,7 @@ from planner.loading import (
     parse_pipeline,
 )
 from planner.pipeline import CompiledNode, Escape, Pipeline, compile_pipeline
-from planner.profile import ErrorKind, Lineage, NodeError, Profile, Status, Timing
+from planner.profile import SCHEMA_VERSION, ErrorKind, Lineage, NodeError, Profile, Status, Timing
 from planner.schema import pipeline_json_schema, pipeline_json_schema_text
 from planner.state import (
     Emission,
@@ -31,6 +31,7 @@ from planner.state import (
 )
 
 __all__ = [
+    "SCHEMA_VERSION",
     "Adaptive",
     "AdaptivePolicy",
     "Cache",

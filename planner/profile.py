@@ -44,6 +44,14 @@ def iso_ms(epoch_ms: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+SCHEMA_VERSION = 1
+"""Version of the public events' contract (request, profile, dead letter) this code writes.
+
+A later version only adds properties, and readers ignore those they do not know
+(``model_validate_json(data, extra="ignore")``), so a consumer of an older version
+keeps working (docs/spec.md#versioning). An event without ``schema_version`` is version 1."""
+
+
 class _Model(BaseModel):
     # Every field is always serialized, so the published schema (schemas/profile.schema.json)
     # marks every field required, defaults included.
@@ -88,6 +96,11 @@ class Timing(_Model):
 class Profile(_Model):
     """The enriched profile published on the pipeline's output topic."""
 
+    schema_version: int = Field(
+        SCHEMA_VERSION,
+        ge=1,
+        description="Version of the event contract; 1 if absent (docs/spec.md#versioning).",
+    )
     request_id: str = Field(
         description="The request's id, given or derived from its topic, partition, offset."
     )

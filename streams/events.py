@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from planner import ErrorKind, Failure, Outcome, RequestErrorCode, Status, Task
+from planner import SCHEMA_VERSION, ErrorKind, Failure, Outcome, RequestErrorCode, Status, Task
 
 
 class _Event(BaseModel):
@@ -28,9 +28,22 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
-class RequestEvent(_Event):
-    """A request for a profile."""
+SchemaVersion = Annotated[
+    int, Field(ge=1, description="Version of the event contract; 1 if absent (docs/spec.md#versioning).")
+]
 
+
+class RequestEvent(_Event):
+    """A request for a profile.
+
+    Unknown properties are refused, except in a request of a later schema_version than the
+    reader's, where they are that version's additions and are ignored.
+    """
+
+    # A misspelt `feilds` is a dead letter, not a request for every field; the exception for later
+    # versions is streams.runtime.intake._from_a_newer_contract.
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
     request_id: str | None = Field(
         None,
         min_length=1,
@@ -167,6 +180,7 @@ class TaskEvent(_Event):
 class DeadLetter(_Event):
     """A request that could not be processed, with its original bytes and the reason."""
 
+    schema_version: SchemaVersion = SCHEMA_VERSION
     reason: str = Field(description="Why the request was refused, in words.")
     code: RequestErrorCode = Field(description="Machine name of the reason (docs/spec.md#dead-letter-codes).")
     source: RecordCoordinates = Field(description="Where the request was read.")

@@ -11,13 +11,12 @@ requests also run the ``risk`` node.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 
 from devkit.demo import DemoSettings
+from streams.client import encode_request, request_event
 from streams.kafka.factory import make_producer
-from streams.kafka.requestclient import request_payload
 from streams.settings import Settings
 
 _LINGER_MS = 2
@@ -62,13 +61,13 @@ class RequestStream:
                     else:
                         break
                 request_id = f"{self.prefix}-{i}"
-                payload = request_payload(
-                    self.pipeline, {"customer_id": f"C{i % self.customers:05d}"}, request_id=request_id
+                payload = encode_request(
+                    request_event(
+                        self.pipeline, {"customer_id": f"C{i % self.customers:05d}"}, request_id=request_id
+                    )
                 )
                 at = time.monotonic()
-                delivery = await producer.send(
-                    self.settings.requests_topic, json.dumps(payload).encode(), key=request_id.encode()
-                )
+                delivery = await producer.send(self.settings.requests_topic, payload, key=request_id.encode())
                 self.sent.append(Sent(request_id, at))
                 delivery.add_done_callback(lambda d, rid=request_id: self._delivered(rid, d))
                 deliveries.append(delivery)
@@ -89,9 +88,7 @@ async def send_probe(settings: Settings, pipeline: str, request_id: str) -> None
     producer = make_producer(settings)
     await producer.start()
     try:
-        payload = request_payload(pipeline, {"customer_id": "C00001"}, request_id=request_id)
-        await producer.send_and_wait(
-            settings.requests_topic, json.dumps(payload).encode(), key=request_id.encode()
-        )
+        payload = encode_request(request_event(pipeline, {"customer_id": "C00001"}, request_id=request_id))
+        await producer.send_and_wait(settings.requests_topic, payload, key=request_id.encode())
     finally:
         await producer.stop()

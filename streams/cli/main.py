@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from planner import ConfigError, GraphfetchError, Pipeline, graph_shape
+from planner import ConfigError, GraphfetchError, Pipeline, Profile, graph_shape
 from streams.cli.config_commands import config_app
 from streams.cli.plan_formats import RENDERERS, PlanFormat
 from streams.cli.shared_options import BootstrapOption, BrokerKind, BrokerKindOption
+from streams.contracts.files import FORMATS, ContractFormat, contract_texts, write_texts
 from streams.liveconfig.catalog import load_catalog
 from streams.settings import Settings
 
@@ -106,6 +107,26 @@ def validate(
             f"ok  {pipeline.file}: pipeline '{pipeline.name}' version {pipeline.version}, "
             f"{len(pipeline.nodes)} nodes, {len(pipeline.fields)} fields"
         )
+
+
+@app.command()
+def contracts(
+    fmt: Annotated[
+        ContractFormat | None,
+        typer.Option("--format", help="asyncapi or jsonschema (default: both).", show_default=False),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")] = Path("schemas"),
+    configs: ConfigsOption = None,
+) -> None:
+    """Write the public event contracts: JSON Schemas and the AsyncAPI document of the loaded pipelines."""
+    settings = settings_from(configs=configs)
+    try:
+        pipelines = load_catalog([settings.configs])
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    texts = contract_texts(settings, pipelines, formats=FORMATS if fmt is None else (fmt,))
+    for path in write_texts(texts, out):
+        typer.echo(path)
 
 
 @app.command()
@@ -226,6 +247,15 @@ def worker(
         raise fail(f"cannot connect to Kafka at {settings.bootstrap}: {exc}{hint}") from None
 
 
+def output_topics(settings: Settings) -> dict[str, str]:
+    """Each loaded pipeline's output topic, for the client to wait on (and to refuse unknown pipelines)."""
+    try:
+        pipelines = load_catalog([settings.configs])
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    return {name: pipeline.config.output.topic for name, pipeline in pipelines.items()}
+
+
 @app.command()
 def produce(
     pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
@@ -246,26 +276,28 @@ def produce(
     """Send requests to graphfetch.requests (a progress bar for --count > 1)."""
     from rich.progress import Progress
 
-    from streams.kafka.requestclient import produce_requests
+    from streams.client import GraphfetchClient
     from streams.telemetry.tracing import setup_tracing
 
     setup_tracing("graphfetch-cli")
     settings = settings_from(bootstrap=bootstrap)
     keys = parse_keys(key)
-    with Progress(disable=count == 1, transient=False) as bar:
-        task = bar.add_task("producing", total=count)
-        ids = asyncio.run(
-            produce_requests(
-                settings,
+
+    async def go(advance: Callable[[int], None]) -> list[str]:
+        async with GraphfetchClient(settings=settings) as client:
+            return await client.send_many(
                 pipeline,
-                keys,
+                keys=keys,
                 count=count,
                 fields=parse_fields(fields),
                 deadline_ms=deadline_ms,
                 rate=rate,
-                progress=lambda n: bar.advance(task, n),
+                progress=advance,
             )
-        )
+
+    with Progress(disable=count == 1, transient=False) as bar:
+        task = bar.add_task("producing", total=count)
+        ids = asyncio.run(go(lambda n: bar.advance(task, n)))
     typer.echo(
         f"sent {len(ids)} request(s) to {settings.requests_topic}: {ids[0]}"
         + (f" .. {ids[-1]}" if len(ids) > 1 else "")
@@ -279,12 +311,13 @@ def consume(
     bootstrap: BootstrapOption = None,
 ) -> None:
     """Print the records of a topic (profiles by default) as JSON lines, from the beginning."""
-    from streams.kafka.requestclient import read_topic
+    from streams.client import GraphfetchClient
 
     settings = settings_from(bootstrap=bootstrap)
 
     async def go() -> None:
-        async for _, value in read_topic(settings, topic, follow=follow):
+        client = GraphfetchClient(settings=settings)  # reading only: no producer to open
+        async for _, value in client.records(topic, follow=follow):
             if value is not None:
                 typer.echo(value.decode("utf-8", "replace"))
 
@@ -304,44 +337,39 @@ def request(
     bootstrap: BootstrapOption = None,
     configs: ConfigsOption = None,
 ) -> None:
-    """Produce one request and wait for its profile; exit 0 complete, 2 partial, 1 failed, 3 no profile."""
-    import time
-
-    from streams.kafka.requestclient import produce_requests, wait_for_profile
+    """Produce one request and wait for its profile; exit 0 complete, 2 partial, 1 failed, 3 no profile,
+    4 refused (dead-lettered, with the reason)."""
+    from streams.client import GraphfetchClient, ProfileTimeout, RequestRefused
     from streams.telemetry.tracing import setup_tracing
 
     setup_tracing("graphfetch-cli")
     settings = settings_from(bootstrap=bootstrap, configs=configs)
-    loaded = load_pipeline(settings, pipeline)
-    since_ms = int(time.time() * 1000) - 1000
+    topics = output_topics(settings)
 
-    prefix = uuid.uuid4().hex[:10]
-    request_id = f"{prefix}-0"
+    async def go() -> Profile:
+        async with GraphfetchClient(settings=settings, output_topics=topics) as client:
+            typer.echo(
+                f"sending a {pipeline} request; its profile comes on {client.output_topic(pipeline)}",
+                err=True,
+            )
+            return await client.request(
+                pipeline,
+                keys=parse_keys(key),
+                fields=parse_fields(fields),
+                deadline_ms=deadline_ms,
+                timeout_s=timeout_s,
+            )
 
-    async def go() -> dict[str, object] | None:
-        topic = loaded.config.output.topic
-        waiter = asyncio.ensure_future(
-            wait_for_profile(settings, topic, request_id, timeout_s=timeout_s, since_ms=since_ms)
-        )
-        await produce_requests(
-            settings,
-            pipeline,
-            parse_keys(key),
-            fields=parse_fields(fields),
-            deadline_ms=deadline_ms,
-            id_prefix=prefix,
-        )
-        typer.echo(f"request {request_id} sent; waiting for its profile on {topic}", err=True)
-        return await waiter
-
-    profile = asyncio.run(go())
-    if profile is None:
-        raise fail(f"no profile within {timeout_s:g} s: are workers running on {settings.bootstrap}?", code=3)
-    typer.echo(json.dumps(profile, indent=2, ensure_ascii=False))
-    trace_id = profile.get("trace_id")
-    if trace_id:
-        typer.echo(f"trace {trace_id}: {jaeger_url(str(trace_id))}", err=True)
-    raise typer.Exit(EXIT_STATUS.get(str(profile.get("status")), 1))
+    try:
+        profile = asyncio.run(go())
+    except RequestRefused as exc:
+        raise fail(str(exc), code=4) from None
+    except ProfileTimeout as exc:
+        raise fail(str(exc), code=3) from None
+    typer.echo(profile.model_dump_json(indent=2))
+    if profile.trace_id:
+        typer.echo(f"trace {profile.trace_id}: {jaeger_url(profile.trace_id)}", err=True)
+    raise typer.Exit(EXIT_STATUS[profile.status])
 
 
 @app.command()

@@ -3,7 +3,7 @@
 :class:`WholeTopic` reads every partition of a topic (or those named) from its
 beginning, or from a time, in batches. It is the reader of the config topic
 (history and live follow), the stats topic, ``graphfetch tail`` and
-:func:`streams.kafka.requestclient.read_topic`, and of the background collectors below that
+the public client (:mod:`streams.client`), and of the background collectors below that
 the tests, ``graphfetch chaos`` and the bench count profiles with. A read
 without ``idle_s`` follows the topic for ever; with it, it ends once no record
 came for that long: end offsets are not trusted (not every broker reports

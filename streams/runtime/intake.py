@@ -10,7 +10,7 @@ import re
 
 from pydantic import ValidationError
 
-from planner import RequestError
+from planner import SCHEMA_VERSION, RequestError
 from streams.events import RequestEvent
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -52,10 +52,32 @@ def decode_request(raw: bytes | None, *, max_bytes: int, max_fields: int, max_ke
     try:
         event = RequestEvent.model_validate_json(text)
     except ValidationError as exc:
+        newer = _from_a_newer_contract(text, exc)
+        if newer is not None:
+            return _checked(newer, max_fields=max_fields, max_keys=max_keys)
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             detail = exc.errors()[0]["msg"]
             raise RequestError(f"the request is not valid JSON: {detail}", code="invalid_json") from None
         raise RequestError(f"the request is invalid: {_first_errors(exc)}", code="invalid_request") from None
+    return _checked(event, max_fields=max_fields, max_keys=max_keys)
+
+
+def _from_a_newer_contract(text: str, exc: ValidationError) -> RequestEvent | None:
+    """The request read as this version reads it, when unknown properties of a later version are all
+    that is wrong.
+
+    A request whose ``schema_version`` is above :data:`planner.SCHEMA_VERSION` comes from a newer
+    producer; the properties this worker does not know are additions (a version only adds), so they
+    are ignored and the rest is validated as usual. Any other error stays an error.
+    """
+    if not all(e["type"] == "extra_forbidden" and len(e["loc"]) == 1 for e in exc.errors()):
+        return None
+    event = RequestEvent.model_validate_json(text, extra="ignore")
+    return event if event.schema_version > SCHEMA_VERSION else None
+
+
+def _checked(event: RequestEvent, *, max_fields: int, max_keys: int) -> RequestEvent:
+    """``event`` if its counts and key values are within the limits; else the RequestError saying which."""
     if len(event.keys) > max_keys:
         raise RequestError(f"{len(event.keys)} keys, more than the limit of {max_keys}", code="too_many_keys")
     if event.fields is not None and len(event.fields) > max_fields:

@@ -23,8 +23,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from streams.kafka.factory import make_consumer
-from streams.kafka.requestclient import produce_requests
 from streams.runtime.agents.planner_agent import results_partition
+from tests.support.clients import produce_requests
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from tests.integration.runtime.conftest import Runtime, Upstreams

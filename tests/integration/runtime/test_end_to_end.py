@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from devkit.demo import CREDIT_THRESHOLD, account_id_for, credit_score_for
+from tests.support.librdkafka import produce_with_librdkafka
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from tests.integration.runtime.conftest import Runtime, Upstreams
@@ -27,26 +28,6 @@ SLOW_MS = 5000.0
 
 def _epoch_ms(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000
-
-
-def produce_with_librdkafka(
-    bootstrap: str,
-    topic: str,
-    *,
-    key: bytes,
-    value: bytes,
-    headers: list[tuple[str, str | bytes | None]] | None = None,
-) -> None:
-    """What a service team would write: a plain confluent-kafka producer, no graphfetch code."""
-    from confluent_kafka import Producer
-
-    delivered: list[Any] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
-    producer.produce(
-        topic, value=value, key=key, headers=headers, on_delivery=lambda err, _: delivered.append(err)
-    )
-    assert producer.flush(30) == 0, "the request was not delivered within 30 s"
-    assert delivered == [None], f"delivery failed: {delivered}"
 
 
 def expected_customer(base_url: str, customer_id: str) -> dict[str, Any]:

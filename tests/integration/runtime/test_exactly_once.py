@@ -36,10 +36,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from streams.kafka import factory
-from streams.kafka.requestclient import produce_requests
 from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import Worker
 from streams.settings import Settings
+from tests.support.clients import produce_requests
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from conftest import Runtime, TopicCollector, Upstreams

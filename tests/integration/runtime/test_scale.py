@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from streams.kafka.requestclient import produce_requests
+from tests.support.clients import produce_requests
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from tests.integration.runtime.conftest import Runtime

@@ -29,11 +29,11 @@ from aiokafka import TopicPartition
 from devkit.brokers import KafkaBroker
 from devkit.brokers.apache_kafka import kafka_available
 from planner import Profile
-from streams.kafka.requestclient import produce_requests
 from streams.kafka.topicreader import TopicCollector
 from streams.runtime.agents import Agent
 from streams.runtime.worker import ROLES, Worker
 from streams.settings import Settings
+from tests.support.clients import produce_requests
 from tests.support.waiting import until
 from tests.support.workers import pipeline_folder, start
 

@@ -19,8 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from devkit.demo.server import DemoServer
 from devkit.demo.server_settings import DemoSettings
-from streams.kafka.requestclient import produce_requests, wait_for_profile
 from streams.settings import Settings
+from tests.support.clients import produce_requests, wait_for_profile
 
 pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).parents[3] / "configs" / "customer360.yaml"

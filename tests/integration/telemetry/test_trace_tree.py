@@ -19,11 +19,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from devkit.demo.server import DemoServer
 from devkit.demo.server_settings import DemoSettings
-from streams.kafka.requestclient import wait_for_profile
 from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import Worker
 from streams.settings import Settings
 from streams.telemetry.tracing import headers_for, tracer
+from tests.support.clients import wait_for_profile
 
 pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).parents[3] / "configs" / "customer360.yaml"

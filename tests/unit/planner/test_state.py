@@ -391,6 +391,7 @@ def test_order_tracking_keys_profiles_by_order_id(order_tracking: Pipeline) -> N
 
 
 SPEC_PROFILE_KEYS = {
+    "schema_version",
     "request_id",
     "pipeline",
     "config_version",

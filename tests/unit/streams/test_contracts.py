@@ -11,13 +11,18 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from connectors import FETCH_ERROR_KINDS, FetchError, FetchErrorKind, UpstreamUnavailable
 from planner import (
+    SCHEMA_VERSION,
     ErrorKind,
     Failure,
     NodeError,
     Outcome,
+    Profile,
+    RequestError,
     RequestErrorCode,
     RequestState,
     Status,
@@ -25,7 +30,14 @@ from planner import (
     plan_request,
 )
 from planner.profile import iso_ms
-from streams.contracts import CONTRACTS, Contract, contract_schema, contract_schema_text
+from streams.cli.main import app
+from streams.contracts import (
+    CONTRACTS,
+    asyncapi_document,
+    contract_schema,
+    contract_texts,
+    pipeline_profile_schema,
+)
 from streams.engine.outcomes import failed_outcome
 from streams.events import (
     CompletedEvent,
@@ -37,11 +49,14 @@ from streams.events import (
     TaskEvent,
     results_adapter,
 )
+from streams.liveconfig.catalog import load_catalog
+from streams.runtime.intake import decode_request
+from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMAS = REPO / "schemas"
 SPEC = REPO / "docs" / "spec.md"
-REGENERATE = "python -m streams.contracts"
+REGENERATE = "graphfetch contracts"
 BY_NAME = {contract.name: contract for contract in CONTRACTS}
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -68,23 +83,83 @@ def _table_names(section: str) -> list[str]:
     return re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE)
 
 
-@pytest.mark.parametrize("contract", CONTRACTS, ids=lambda c: c.name)
-def test_committed_schema_matches_the_models(contract: Contract) -> None:
-    path = SCHEMAS / contract.filename
-    assert path.exists(), f"schemas/{contract.filename} is missing; generate it with: {REGENERATE}"
-    assert path.read_text(encoding="utf-8") == contract_schema_text(contract), (
-        f"schemas/{contract.filename} is out of date with {contract.model.__name__}; "
-        f"regenerate it with: {REGENERATE}"
+def _committed_texts() -> dict[str, str]:
+    """What ``graphfetch contracts`` writes for ``configs/`` with the default topic names."""
+    settings = Settings(requests_topic="graphfetch.requests", dlq_topic="graphfetch.dlq")
+    return contract_texts(settings, load_catalog([REPO / "configs"]))
+
+
+def test_schemas_folder_holds_exactly_the_contract_files() -> None:
+    assert sorted(p.name for p in SCHEMAS.iterdir()) == sorted(_committed_texts()), (
+        f"schemas/ does not hold the contract files of configs/; regenerate them with: {REGENERATE}"
     )
 
 
-def test_schemas_folder_holds_exactly_the_contracts() -> None:
-    assert sorted(p.name for p in SCHEMAS.iterdir()) == sorted(c.filename for c in CONTRACTS)
+@pytest.mark.parametrize("name", sorted(_committed_texts()))
+def test_committed_contract_file_is_current(name: str) -> None:
+    assert (SCHEMAS / name).read_text(encoding="utf-8") == _committed_texts()[name], (
+        f"schemas/{name} is out of date with the models or configs/; regenerate it with: {REGENERATE}"
+    )
 
 
-def test_schema_text_is_the_schema_as_sorted_json() -> None:
+def test_the_contracts_command_writes_each_format_where_asked(tmp_path: Path) -> None:
+    runner = CliRunner()
+    configs = ["--configs", str(REPO / "configs")]
+    result = runner.invoke(
+        app, ["contracts", "--format", "jsonschema", "--out", str(tmp_path / "j"), *configs]
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "j").iterdir()) == sorted(
+        name for name in _committed_texts() if name.endswith(".schema.json")
+    )
+    result = runner.invoke(app, ["contracts", "--format", "asyncapi", "--out", str(tmp_path / "a"), *configs])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["asyncapi.yaml"]
+    document = yaml.safe_load((tmp_path / "a" / "asyncapi.yaml").read_text())
+    assert document["channels"]["output_profiles_enriched"]["address"] == "profiles.enriched"
+    assert document["channels"]["output_orders_tracked"]["address"] == "orders.tracked"
+
+
+def test_the_contracts_command_names_a_broken_config(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("pipeline: x\nfields: {a: nope.x}\n")
+    result = CliRunner().invoke(app, ["contracts", "--out", str(tmp_path / "out"), "--configs", str(broken)])
+    assert result.exit_code == 1
+    assert "broken.yaml" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_asyncapi_document_names_each_channel_its_key_and_each_pipelines_fields() -> None:
+    pipelines = load_catalog([REPO / "configs"])
+    settings = Settings(requests_topic="graphfetch.requests", dlq_topic="graphfetch.dlq")
+    document = asyncapi_document(settings, pipelines)
+    channels = document["channels"]
+    assert {c["address"] for c in channels.values()} == {
+        "graphfetch.requests",
+        "graphfetch.dlq",
+        *(p.config.output.topic for p in pipelines.values()),
+    }
+    actions = {
+        op["channel"]["$ref"].rsplit("/", 1)[1]: op["action"] for op in document["operations"].values()
+    }
+    assert actions.pop("requests") == "receive"
+    assert set(actions.values()) == {"send"}
+    messages = document["components"]["messages"]
+    schemas = document["components"]["schemas"]
+    for name, pipeline in pipelines.items():
+        message = messages[f"profile.{name}"]
+        assert pipeline.config.output.key in message["bindings"]["kafka"]["key"]["description"]
+        payload = schemas[message["payload"]["$ref"].rsplit("/", 1)[1]]
+        assert set(payload["properties"]["data"]["properties"]) == set(pipeline.fields)
+        lineage = payload["properties"]["lineage"]["properties"]
+        assert lineage == {field: {"$ref": "#/components/schemas/Lineage"} for field in pipeline.fields}
+    assert messages["deadLetter"]["bindings"]["kafka"]["key"]["type"] == "null"
+    assert "$defs" not in json.dumps(document)  # every reference resolves under components.schemas
+
+
+def test_schema_ids_and_dialect() -> None:
     for contract in CONTRACTS:
-        document = json.loads(contract_schema_text(contract))
+        document = contract_schema(contract)
         assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert document["$id"] == f"https://graphfetch.dev/schemas/{contract.filename}"
 
@@ -130,7 +205,7 @@ def test_a_profile_validates_against_its_schema_with_every_property_present() ->
     assert {e["kind"] for e in document["errors"].values()} == {"deadline"}
     assert _errors("profile", document) == []
     schema = contract_schema(BY_NAME["profile"])
-    assert set(schema["required"]) == set(document)
+    assert set(schema["required"]) == set(document) - {"schema_version"}  # absent from older producers
     assert set(schema["$defs"]["NodeError"]["required"]) == {"kind", "message", "attempts", "retriable"}
 
 
@@ -228,3 +303,88 @@ def test_a_plugin_error_with_a_kind_of_its_own_is_reported_as_fetch_error() -> N
 )
 def test_the_spec_documents_every_value_of_each_list(heading: str, values: tuple[str, ...]) -> None:
     assert sorted(_table_names(_spec_section(heading))) == sorted(values)
+
+
+def test_a_pipelines_profile_schema_names_its_fields_and_keys() -> None:
+    pipeline = load_catalog([REPO / "configs"])["customer360"]
+    schema = pipeline_profile_schema(pipeline)
+    assert set(schema["properties"]["data"]["properties"]) == set(pipeline.fields)
+    assert schema["properties"]["data"]["properties"]["name"]["description"].startswith("`customer.name`")
+    assert set(schema["properties"]["lineage"]["properties"]) == set(pipeline.fields)
+    assert set(schema["properties"]["keys"]["properties"]) == {"customer_id"}
+    assert schema["properties"]["pipeline"]["const"] == "customer360"
+    validator = jsonschema.Draft202012Validator(schema)
+    document = _partial_profile()
+    assert [e.message for e in validator.iter_errors(document)] == []
+    assert list(validator.iter_errors({**document, "pipeline": "order_tracking"}))
+    assert list(validator.iter_errors({**document, "keys": {"customer_id": "not/allowed"}}))
+
+
+# -- versioning: docs/spec.md#versioning --------------------------------------------------------------
+
+
+def _a_later_version(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` as a producer of contract version 2 might write it: new properties at every level."""
+    later: dict[str, Any] = json.loads(json.dumps(document))
+    later["schema_version"] = 2
+    later["region"] = "eu-west-1"
+    for entry in later.get("lineage", {}).values():
+        entry["cost_units"] = 3
+    for error in later.get("errors", {}).values():
+        error["upstream_status"] = 504
+    if isinstance(later.get("timing"), dict):
+        later["timing"]["queued_ms"] = 1.5
+    if isinstance(later.get("source"), dict):
+        later["source"]["leader_epoch"] = 7
+    return later
+
+
+def test_every_public_event_carries_the_current_schema_version() -> None:
+    assert _partial_profile()["schema_version"] == SCHEMA_VERSION == 1
+    assert RequestEvent(pipeline="p", keys={}).schema_version == SCHEMA_VERSION
+    assert "schema_version" in contract_schema(BY_NAME["dead-letter"])["properties"]
+
+
+def test_a_profile_of_a_later_version_passes_the_schema_and_the_reader_of_this_one() -> None:
+    later = _a_later_version(_partial_profile())
+    assert _errors("profile", later) == []
+    profile = Profile.model_validate_json(json.dumps(later), extra="ignore")
+    assert profile.schema_version == 2
+    assert profile.request_id == "r-1"
+    assert all(entry.config_version for entry in profile.lineage.values())
+
+
+def test_a_profile_of_an_older_producer_without_schema_version_is_version_1() -> None:
+    older = _partial_profile()
+    del older["schema_version"]
+    assert _errors("profile", older) == []
+    assert Profile.model_validate_json(json.dumps(older), extra="ignore").schema_version == 1
+
+
+def test_a_dead_letter_of_a_later_version_passes_the_schema_and_the_reader_of_this_one() -> None:
+    letter = DeadLetter(
+        reason="r",
+        code="invalid_json",
+        source=RecordCoordinates(topic="t", partition=0, offset=1),
+        value="",
+        value_size=0,
+        failed_at=iso_ms(0),
+    )
+    later = _a_later_version(json.loads(letter.model_dump_json()))
+    assert _errors("dead-letter", later) == []
+    assert DeadLetter.model_validate_json(json.dumps(later), extra="ignore").code == "invalid_json"
+
+
+def test_a_request_of_a_later_version_is_read_without_its_additions_and_this_versions_typos_refused() -> None:
+    def decode(document: dict[str, Any]) -> RequestEvent:
+        return decode_request(json.dumps(document).encode(), max_bytes=10_000, max_fields=8, max_keys=8)
+
+    request = {"pipeline": "customer360", "keys": {"customer_id": "C00042"}, "fields": ["name"]}
+    later = decode({**request, "schema_version": 2, "priority": "high"})
+    assert (later.schema_version, later.fields) == (2, ["name"])
+    assert decode(request).schema_version == 1
+    with pytest.raises(RequestError) as typo:
+        decode({**request, "feilds": ["name"]})
+    assert typo.value.code == "invalid_request"
+    with pytest.raises(RequestError):  # a later version still may not break what this one checks
+        decode({**request, "schema_version": 2, "priority": "high", "keys": {"customer_id": 42}})

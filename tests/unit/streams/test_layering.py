@@ -2,7 +2,8 @@
 
 * a production worker and the CLI load no tooling (:mod:`devkit`) and none of the
   ``dev`` extra's packages: the tooling commands import it inside the command;
-* the in-process engine loads no Kafka client and nothing of the Kafka runtime.
+* the in-process engine loads no Kafka client and nothing of the Kafka runtime;
+* the public client (:mod:`streams.client`) loads neither the runtime, the engine nor the tooling.
 
 Each check runs in a fresh interpreter, so what other tests imported does not count.
 """
@@ -43,6 +44,19 @@ def test_the_engine_loads_no_kafka_and_no_runtime() -> None:
     assert "aiokafka" not in loaded_top_level(modules)
     assert loaded_streams_packages(modules) <= {
         "streams.engine",
+        "streams.telemetry",
+        "streams.settings",
+        "streams.events",
+    }
+
+
+def test_the_client_loads_neither_the_runtime_nor_the_engine_nor_tooling() -> None:
+    """A producing service imports the client alone: no worker, no fetching, no devkit."""
+    modules = "streams.client"
+    assert loaded_top_level(modules) & DEV_EXTRA == set()
+    assert loaded_streams_packages(modules) <= {
+        "streams.client",
+        "streams.kafka",
         "streams.telemetry",
         "streams.settings",
         "streams.events",
