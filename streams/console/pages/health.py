@@ -1,0 +1,42 @@
+"""Live health: the page, and its figures pushed every second as server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from streams.console.health import WINDOW_S, HealthReport, cells_of, health_report
+from streams.console.pages.rendering import render, view_of
+from streams.console.sse import event_stream
+
+PUSH_INTERVAL_S = 1.0
+
+
+def _report(request: Request) -> HealthReport:
+    view = view_of(request)
+    return health_report(
+        book=view.profiles, history=view.history, pipelines=view.served(), now_ms=time.time() * 1000
+    )
+
+
+async def page(request: Request) -> Response:
+    report = _report(request)
+    return render(request, "health.html", report=report, cells_of=cells_of, window_s=WINDOW_S)
+
+
+async def events(request: Request) -> Response:
+    async def reports() -> AsyncIterator[dict[str, Any]]:
+        while not await request.is_disconnected():
+            yield _report(request).as_json()
+            await asyncio.sleep(PUSH_INTERVAL_S)  # the push cadence, not a synchronisation
+
+    return event_stream(reports())
+
+
+routes = [Route("/health", page), Route("/events/health", events)]
