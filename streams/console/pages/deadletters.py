@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from streams.console.actions import ActionRefused, resubmit
 from streams.console.deadletters import safe_preview
-from streams.console.pages.rendering import render, view_of
+from streams.console.pages.rendering import Form, render, view_of
 from streams.console.tokens import TokenRefused, check_token
 
 PAGE_SIZE = 100
@@ -48,11 +48,11 @@ async def do_resubmit(request: Request) -> Response:
     view = view_of(request)
     partition, offset = int(request.path_params["partition"]), int(request.path_params["offset"])
     entry = view.dead_letters.get(partition, offset)
-    form = await request.form()
+    form = await Form.read(request)
     try:
         if entry is None:
             raise ActionRefused(f"no dead letter {partition}-{offset} is kept by this console")
-        check_token(view.settings, str(form.get("token", "")))
+        check_token(view.settings, form.get("token"))
         await resubmit(view.settings, entry)
     except (TokenRefused, ActionRefused) as exc:
         return render(

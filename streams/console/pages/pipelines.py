@@ -12,7 +12,7 @@ from planner import GraphShape, Pipeline, RequestError, graph_shape
 from streams.console.actions import ActionRefused, rollback
 from streams.console.graph_svg import graph_svg
 from streams.console.health import Figures, figures
-from streams.console.pages.rendering import render, view_of
+from streams.console.pages.rendering import Form, render, view_of
 from streams.console.tokens import TokenRefused, check_token
 from streams.engine.history import HistoryKey
 
@@ -99,10 +99,10 @@ async def confirm_rollback(request: Request) -> Response:
 async def do_rollback(request: Request) -> Response:
     view = view_of(request)
     name = request.path_params["name"]
-    form = await request.form()
-    target = str(form.get("to", ""))
+    form = await Form.read(request)
+    target = form.get("to")
     try:
-        check_token(view.settings, str(form.get("token", "")))
+        check_token(view.settings, form.get("token"))
         await rollback(view.settings, view.catalog.history, pipeline=name, to=target)
     except (TokenRefused, ActionRefused) as exc:
         served = view.catalog.served(name)

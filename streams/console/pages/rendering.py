@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,31 @@ def _age(iso: str) -> str:
 
 TEMPLATES.env.filters["clock"] = _clock
 TEMPLATES.env.filters["age"] = _age
+
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+class Form:
+    """An ``application/x-www-form-urlencoded`` body, parsed with the standard library (Starlette's own
+    form parser needs python-multipart, a dependency for the handful of small forms here)."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self._fields = fields
+
+    @classmethod
+    async def read(cls, request: Request) -> Form:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return cls({})
+        return cls(urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    def get(self, name: str) -> str:
+        values = self._fields.get(name)
+        return values[0] if values else ""
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self._fields.get(name, []))
 
 
 def view_of(request: Request) -> ClusterView:

@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from streams.console.actions import ActionRefused, try_request
-from streams.console.pages.rendering import render, view_of
+from streams.console.pages.rendering import Form, render, view_of
 from streams.console.tokens import TokenRefused, check_token
 
 
@@ -24,18 +24,18 @@ async def page(request: Request) -> Response:
 
 async def send(request: Request) -> Response:
     view = view_of(request)
-    form = await request.form()
-    name = str(form.get("pipeline", ""))
+    form = await Form.read(request)
+    name = form.get("pipeline")
     try:
-        check_token(view.settings, str(form.get("token", "")))
+        check_token(view.settings, form.get("token"))
         served = view.catalog.served(name)
         if served is None:
             raise ActionRefused(f"unknown pipeline '{name}'")
-        keys = {k: str(form.get(f"key.{k}", "")).strip() for k in sorted(served.pipeline.key_names)}
+        keys = {k: form.get(f"key.{k}").strip() for k in sorted(served.pipeline.key_names)}
         missing = [k for k, v in keys.items() if not v]
         if missing:
             raise ActionRefused(f"fill in the key(s) {', '.join(missing)}")
-        fields = [str(f) for f in form.getlist("field")] or None
+        fields = form.getlist("field") or None
         request_id = await try_request(view.settings, pipeline=name, keys=keys, fields=fields)
     except (TokenRefused, ActionRefused) as exc:
         return _form(
