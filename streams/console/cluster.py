@@ -71,6 +71,14 @@ class ClusterView:
     async def __aexit__(self, *_exc: object) -> None:
         await self.stop()
 
+    def problems(self) -> list[str]:
+        """Readers that stopped on an error (their view is no longer updated), in words."""
+        return [
+            f"reading {topic} stopped: {failure!r}; restart the console to read it again"
+            for topic, reader in self._readers.items()
+            if (failure := reader.failure()) is not None
+        ]
+
     def served(self) -> list[Pipeline]:
         """The version each pipeline serves now."""
         return [s.pipeline for name in self.catalog.names() if (s := self.catalog.served(name))]

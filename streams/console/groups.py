@@ -7,6 +7,7 @@ each role it runs (``<GRAPHFETCH_GROUP_PREFIX>.<role>``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -97,14 +98,14 @@ class GroupInspector:
 
     async def groups(self) -> list[GroupView]:
         """Each role's group; a group the broker cannot describe carries its problem."""
-        views = []
-        for role in self._roles:
-            group_id = f"{self._settings.group_prefix}.{role}"
-            try:
-                views.append(await self._describe(role, group_id))
-            except KafkaError as exc:
-                views.append(GroupView(role=role, group_id=group_id, state="unknown", problem=repr(exc)))
-        return views
+        return list(await asyncio.gather(*(self._describe_or_say(role) for role in self._roles)))
+
+    async def _describe_or_say(self, role: str) -> GroupView:
+        group_id = f"{self._settings.group_prefix}.{role}"
+        try:
+            return await self._describe(role, group_id)
+        except KafkaError as exc:
+            return GroupView(role=role, group_id=group_id, state="unknown", problem=repr(exc))
 
     async def _describe(self, role: str, group_id: str) -> GroupView:
         admin, offsets = self._admin, self._offsets

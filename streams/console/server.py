@@ -38,6 +38,30 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def serve_view(
+    view: ClusterView, sock: socket.socket, *, stopping: asyncio.Event, announce: Callable[[str], None]
+) -> None:
+    """Serve the pages of a started ``view`` on ``sock`` until ``stopping`` is set."""
+    config = uvicorn.Config(
+        create_app(view),
+        http="h11",
+        ws="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = _EmbeddedServer(config)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    host, port = sock.getsockname()[:2]
+    announce(f"http://{host}:{port}/")
+    stop = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait([serving, stop], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stop.cancel()
+    await serving
+
+
 async def serve_console(
     settings: Settings, *, stopping: asyncio.Event, announce: Callable[[str], None]
 ) -> None:
@@ -45,23 +69,6 @@ async def serve_console(
     sock = bind(settings.console_host, settings.console_port)
     try:
         async with ClusterView(settings) as view:
-            config = uvicorn.Config(
-                create_app(view),
-                http="h11",
-                ws="none",
-                lifespan="off",
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=1,
-            )
-            server = _EmbeddedServer(config)
-            serving = asyncio.ensure_future(server.serve(sockets=[sock]))
-            host, port = sock.getsockname()[:2]
-            announce(f"http://{host}:{port}/")
-            stop = asyncio.ensure_future(stopping.wait())
-            await asyncio.wait([serving, stop], return_when=asyncio.FIRST_COMPLETED)
-            server.should_exit = True
-            stop.cancel()
-            await serving
+            await serve_view(view, sock, stopping=stopping, announce=announce)
     finally:
         sock.close()

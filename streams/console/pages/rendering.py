@@ -68,4 +68,5 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
     view = view_of(request)
     context.setdefault("read_only", view.settings.console_token is None)
     context.setdefault("bootstrap", view.settings.bootstrap)
+    context.setdefault("problems", view.problems())
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
