@@ -91,8 +91,8 @@ def graph_svg(
         f'<svg class="graph" role="img" aria-label="graph of {escape(pipeline.name)}" '
         f'width="{width}" height="{height + 14}" viewBox="0 0 {width} {height + 14}" '
         'xmlns="http://www.w3.org/2000/svg">'
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>'
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="9" markerHeight="9" '
+        'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>'
         + "".join(edges)
         + "".join(boxes)
         + "".join(levels)

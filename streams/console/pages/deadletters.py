@@ -46,12 +46,17 @@ async def index(request: Request) -> Response:
 
 async def do_resubmit(request: Request) -> Response:
     view = view_of(request)
-    partition, offset = int(request.path_params["partition"]), int(request.path_params["offset"])
-    entry = view.dead_letters.get(partition, offset)
     form = await Form.read(request)
+    ref = form.get("ref")
     try:
+        partition, _, offset = ref.partition("-")
+        entry = (
+            view.dead_letters.get(int(partition), int(offset))
+            if partition.isdigit() and offset.isdigit()
+            else None
+        )
         if entry is None:
-            raise ActionRefused(f"no dead letter {partition}-{offset} is kept by this console")
+            raise ActionRefused(f"no dead letter {ref!r} is kept by this console")
         check_token(view.settings, form.get("token"))
         await resubmit(view.settings, entry)
     except (TokenRefused, ActionRefused) as exc:
@@ -62,10 +67,7 @@ async def do_resubmit(request: Request) -> Response:
             error=str(exc),
             back="/dlq",
         )
-    return RedirectResponse(f"/dlq?resubmitted={partition}-{offset}", status_code=303)
+    return RedirectResponse(f"/dlq?resubmitted={ref}", status_code=303)
 
 
-routes = [
-    Route("/dlq", index),
-    Route("/dlq/{partition:int}-{offset:int}/resubmit", do_resubmit, methods=["POST"]),
-]
+routes = [Route("/dlq", index), Route("/dlq/resubmit", do_resubmit, methods=["POST"])]

@@ -20,7 +20,7 @@ from streams.engine.history import HistoryKey
 async def index(request: Request) -> Response:
     view = view_of(request)
     catalog = view.catalog
-    counts = Counter(entry.profile.pipeline for entry in view.profiles.newest())
+    counts = Counter((entry.profile.pipeline, entry.profile.status) for entry in view.profiles.newest())
     rows = []
     for name in catalog.names():
         served = catalog.served(name)
@@ -30,7 +30,7 @@ async def index(request: Request) -> Response:
                 "served": served,
                 "removed": catalog.removed(name),
                 "versions": len(catalog.versions(name)),
-                "profiles": counts[name],
+                "statuses": {status: counts[name, status] for status in ("complete", "partial", "failed")},
             }
         )
     return render(request, "pipelines.html", rows=rows, folder_problem=catalog.folder_problem)

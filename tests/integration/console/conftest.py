@@ -15,12 +15,10 @@ Module-scoped fixtures run on the module's event loop, and so do the tests
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -134,10 +132,3 @@ async def tab(browser: Browser, console: Console) -> AsyncIterator[Tab]:
         yield Tab(page=page, errors=PageErrors(page), console=console)
     finally:
         await context.close()
-
-
-@pytest.fixture
-def screenshots() -> Path | None:
-    """Where the page test saves its screenshots: ``$GRAPHFETCH_CONSOLE_SCREENSHOTS`` (docs/images), else nowhere."""
-    folder = os.environ.get("GRAPHFETCH_CONSOLE_SCREENSHOTS")
-    return Path(folder) if folder else None
