@@ -32,6 +32,8 @@ DEFAULT_MAX_CONCURRENCY = 32
 HEDGED = "hedged after"
 CACHED = "served from cache"
 SHARED = "shared an identical in-flight fetch"
+NOT_FETCHED = frozenset({"dependency_failed", "unknown_pipeline", "unknown_version"})
+"""Error kinds of a node that never reached its source: not counted as fetches."""
 
 
 @dataclass(kw_only=True)
@@ -157,7 +159,7 @@ def _activity_per_node(
             activity.cache_hits += any(n.startswith(CACHED) for n in notes)
             activity.shared += any(n.startswith(SHARED) for n in notes)
         for node, error in profile.errors.items():
-            if node in seen or "." in node or node == "pipeline":
+            if node in seen or "." in node or node == "pipeline" or error.kind in NOT_FETCHED:
                 continue
             activity = per_node.setdefault((profile.pipeline, node), Activity())
             activity.fetches += 1
