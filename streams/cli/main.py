@@ -378,8 +378,15 @@ def console(
         mode = "read-only" if settings.console_token is None else "changes need GRAPHFETCH_CONSOLE_TOKEN"
         typer.echo(f"console           {url}  ({mode}; cluster {settings.bootstrap})", err=False)
 
+    from aiokafka.errors import KafkaError
+
     try:
         run_service(serve_console(settings, stopping=stopping, announce=announce), stopping.set)
+    except (KafkaError, TimeoutError) as exc:
+        raise fail(
+            f"graphfetch console cannot read the cluster at {settings.bootstrap} ({exc}): "
+            "check --bootstrap or GRAPHFETCH_BOOTSTRAP"
+        ) from None
     except OSError as exc:
         raise fail(str(exc)) from None
 
