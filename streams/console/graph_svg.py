@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from planner import GraphShape, Pipeline
 from streams.console.health import NONE, Figures
 
-BOX_W, BOX_H = 190, 74
+BOX_W, BOX_H = 220, 74
 GAP_X, GAP_Y = 70, 22
 PAD = 16
 

@@ -81,13 +81,16 @@ class ProfileBook:
     def newest(self) -> Iterator[ProfileEntry]:
         return reversed(self._entries)
 
-    def search(self, query: str, *, limit: int, pipeline: str | None = None) -> list[ProfileEntry]:
-        """The newest profiles whose request id or a key value contains ``query`` (all if empty)."""
+    def search(
+        self, query: str, *, limit: int, pipeline: str | None = None, status: str | None = None
+    ) -> list[ProfileEntry]:
+        """The newest profiles whose request id or a key value contains ``query`` (all if empty), of
+        ``pipeline`` and with ``status`` when given."""
         needle = query.strip().lower()
         found: list[ProfileEntry] = []
         for entry in self.newest():
             profile = entry.profile
-            if pipeline and profile.pipeline != pipeline:
+            if (pipeline and profile.pipeline != pipeline) or (status and profile.status != status):
                 continue
             if needle and not (
                 needle in profile.request_id.lower()

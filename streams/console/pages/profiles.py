@@ -28,13 +28,16 @@ async def index(request: Request) -> Response:
     view = view_of(request)
     query = request.query_params.get("q", "")
     pipeline = request.query_params.get("pipeline") or None
-    found = view.profiles.search(query, limit=PAGE_SIZE, pipeline=pipeline)
+    status = request.query_params.get("status") or None
+    found = view.profiles.search(query, limit=PAGE_SIZE, pipeline=pipeline, status=status)
     return render(
         request,
         "profiles.html",
         entries=found,
         query=query,
         pipeline=pipeline,
+        pipelines=view.catalog.names(),
+        status=status,
         kept=len(view.profiles),
         sensitive=view.catalog.sensitive_keys(),
         masked_keys=masked_keys,

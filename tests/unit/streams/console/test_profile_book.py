@@ -25,6 +25,13 @@ def test_search_matches_request_ids_and_key_values_case_blind() -> None:
     assert [e.profile.request_id for e in book.search("XYZ", limit=10)] == ["xyz-2"]
 
 
+def test_search_narrows_to_a_status() -> None:
+    book = ProfileBook(max_profiles=10)
+    book.add(entry("ok-1"))
+    book.add(entry("bad-1", status="failed"))
+    assert [e.profile.request_id for e in book.search("", limit=10, status="failed")] == ["bad-1"]
+
+
 async def test_an_arrival_sets_the_event_taken_before_it() -> None:
     book = ProfileBook(max_profiles=10)
     changed = book.changed()
