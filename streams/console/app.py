@@ -6,6 +6,7 @@ caller owns the view's lifecycle (:func:`streams.console.server.serve_console`).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -23,7 +24,9 @@ async def _home(_request: object) -> Response:
     return RedirectResponse("/pipelines", status_code=302)
 
 
-def create_app(view: ClusterView) -> Starlette:
+def create_app(view: ClusterView, *, stopping: asyncio.Event | None = None) -> Starlette:
+    """The console's pages over ``view``; ``stopping``, once set, ends the live streams (so that a
+    server stops without waiting for the browsers that keep one open)."""
     routes = [
         Route("/", _home),
         *pipelines.routes,
@@ -36,4 +39,5 @@ def create_app(view: ClusterView) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.view = view
+    app.state.stopping = stopping or asyncio.Event()
     return app

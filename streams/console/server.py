@@ -43,7 +43,7 @@ async def serve_view(
 ) -> None:
     """Serve the pages of a started ``view`` on ``sock`` until ``stopping`` is set."""
     config = uvicorn.Config(
-        create_app(view),
+        create_app(view, stopping=stopping),
         http="h11",
         ws="none",
         lifespan="off",

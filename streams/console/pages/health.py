@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from streams.console.health import WINDOW_S, HealthReport, cells_of, health_report
-from streams.console.pages.rendering import render, view_of
+from streams.console.pages.rendering import render, stopping_of, view_of
 from streams.console.sse import event_stream
 
 PUSH_INTERVAL_S = 1.0
@@ -31,10 +32,13 @@ async def page(request: Request) -> Response:
 
 
 async def events(request: Request) -> Response:
+    stopping = stopping_of(request)
+
     async def reports() -> AsyncIterator[dict[str, Any]]:
-        while not await request.is_disconnected():
+        while not stopping.is_set() and not await request.is_disconnected():
             yield _report(request).as_json()
-            await asyncio.sleep(PUSH_INTERVAL_S)  # the push cadence, not a synchronisation
+            with contextlib.suppress(TimeoutError):  # the push cadence: next report, or the console stops
+                await asyncio.wait_for(stopping.wait(), PUSH_INTERVAL_S)
 
     return event_stream(reports())
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from planner import Profile
 from streams.console.deadletters import MASK
-from streams.console.pages.rendering import render, view_of
+from streams.console.pages.rendering import render, stopping_of, view_of
 from streams.console.sse import event_stream
 
 PAGE_SIZE = 50
@@ -67,15 +67,22 @@ async def arrival(request: Request) -> Response:
     view = view_of(request)
     request_id = request.path_params["request_id"]
 
+    stopping = stopping_of(request)
+
     async def arrived() -> AsyncIterator[dict[str, Any]]:
         try:
             async with asyncio.timeout(WAIT_S):
-                while view.profiles.get(request_id) is None:
-                    await view.profiles.changed().wait()
+                while view.profiles.get(request_id) is None and not stopping.is_set():
+                    arrival = asyncio.ensure_future(view.profiles.changed().wait())
+                    stop = asyncio.ensure_future(stopping.wait())
+                    try:
+                        await asyncio.wait([arrival, stop], return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        arrival.cancel()
+                        stop.cancel()
         except TimeoutError:
-            yield {"arrived": False}
-            return
-        yield {"arrived": True}
+            pass
+        yield {"arrived": view.profiles.get(request_id) is not None}
 
     return event_stream(arrived())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.parse
 from pathlib import Path
@@ -62,6 +63,12 @@ class Form:
 def view_of(request: Request) -> ClusterView:
     view: ClusterView = request.app.state.view
     return view
+
+
+def stopping_of(request: Request) -> asyncio.Event:
+    """Set when the console stops: live streams end then."""
+    stopping: asyncio.Event = request.app.state.stopping
+    return stopping
 
 
 def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> Response:
