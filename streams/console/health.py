@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner import Pipeline
+from planner import Pipeline, Profile
 from streams.console.profiles import ProfileBook
 from streams.engine.history import History, HistoryKey
 
@@ -137,9 +137,10 @@ def cells_of(row: Row) -> dict[str, str]:
 
 def _activity_per_node(
     book: ProfileBook, since_ms: float
-) -> tuple[dict[tuple[str, str], Activity], list[Any]]:
+) -> tuple[dict[tuple[str, str], Activity], list[Profile]]:
+    """What the profiles completed since ``since_ms`` say about each ``(pipeline, node)``, and those profiles."""
     per_node: dict[tuple[str, str], Activity] = {}
-    profiles = []
+    profiles: list[Profile] = []
     for entry in book.since(since_ms):
         profile = entry.profile
         profiles.append(profile)

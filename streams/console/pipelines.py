@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 from planner import ConfigError, Pipeline
 from streams.kafka.topicreader import Record, TopicReader
@@ -26,7 +27,7 @@ class Served:
     """The version a pipeline serves now, and why."""
 
     pipeline: Pipeline
-    origin: str  # "configs topic" or "configs folder"
+    origin: Literal["configs topic", "configs folder"]
 
 
 class PipelineCatalog:
