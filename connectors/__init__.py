@@ -16,6 +16,7 @@ from connectors.errors import (
     FetchErrorKind,
     FetchTimeout,
     InvalidRequest,
+    LoadShed,
     NotFound,
     RateLimited,
     SourceConfigError,
@@ -23,14 +24,17 @@ from connectors.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from connectors.generic_settings import LimitSettings
 from connectors.hedging import HedgeBudget, HedgePlan
+from connectors.limiter import AdaptiveLimit
 from connectors.registry import ConnectorRegistry, default_registry
-from connectors.resilience import AttemptEvent, FetchOutcome, LimitSettings, ResilientSource
+from connectors.resilience import AttemptEvent, FetchOutcome, ResilientSource
 from connectors.retry import RetryPolicy
 
 __all__ = [
     "FETCH_ERROR_KINDS",
     "GENERIC_SETTINGS",
+    "AdaptiveLimit",
     "AttemptEvent",
     "BadResponse",
     "BreakerSettings",
@@ -49,6 +53,7 @@ __all__ = [
     "HedgePlan",
     "InvalidRequest",
     "LimitSettings",
+    "LoadShed",
     "NotFound",
     "RateLimited",
     "ResilientSource",

@@ -13,6 +13,7 @@ accounting and error reports from ``retriable`` and ``kind`` alone::
      ├── UpstreamRejected           no         rejected          other 4xx (or a refused login); carries status
      ├── BadResponse                no         bad_response      the answer could not be decoded
      ├── CircuitOpen                no         circuit_open      refused without calling the upstream
+     ├── LoadShed                   no         shed              no slot of the limit in time for the deadline
      ├── InvalidRequest             no         invalid_request   the request spec is wrong or leaves the source
      ├── ConnectorNotReady          no         not_ready         fetch before start() or after close()
      └── SourceConfigError          no         source_config     bad source settings (raised at construction)
@@ -37,6 +38,7 @@ FetchErrorKind = Literal[
     "rejected",
     "bad_response",
     "circuit_open",
+    "shed",
     "invalid_request",
     "not_ready",
     "source_config",
@@ -125,6 +127,30 @@ class CircuitOpen(FetchError):
     def __init__(self, message: str, *, source: str | None = None, retry_in_s: float | None = None) -> None:
         super().__init__(message, source=source)
         self.retry_in_s = retry_in_s
+
+
+class LoadShed(FetchError):
+    """A caller waiting for a slot of the source's concurrency limit was dropped from the queue once
+    its deadline could no longer be met (the deadline minus the source's expected latency had
+    passed): refused at once, without calling the upstream, so the request is answered now
+    instead of after a fetch that could not finish in time. Neither retried within the call nor
+    counted by the breaker: the source did nothing wrong."""
+
+    kind = "shed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        waited_ms: float = 0.0,
+        left_ms: float = 0.0,
+        expected_ms: float = 0.0,
+    ) -> None:
+        super().__init__(message, source=source)
+        self.waited_ms = waited_ms
+        self.left_ms = left_ms
+        self.expected_ms = expected_ms
 
 
 class InvalidRequest(FetchError):

@@ -3,12 +3,22 @@
 :class:`ResilientSource` wraps one started :class:`~connectors.base.Connector`.
 Each attempt of :meth:`ResilientSource.call`:
 
-1. waits for a slot of the source's concurrency limit (fair FIFO
-   ``asyncio.Semaphore``; the wait is bounded by the call's deadline), so a
-   slow source queues its callers instead of opening ever more connections;
+1. waits for a slot of the source's concurrency limit, so a slow source queues
+   its callers instead of opening ever more connections. The limit is adaptive
+   by default (:mod:`connectors.limiter`, learned from the attempts' latency)
+   and its waiters are served earliest deadline first, a waiter that can no
+   longer meet its deadline being shed with ``LoadShed``
+   (:mod:`connectors.admission`); with ``limits: {adaptive: false}`` it is a
+   fixed FIFO ``asyncio.Semaphore`` whose wait is bounded by the deadline;
 2. asks the source's :class:`~connectors.breaker.CircuitBreaker` for a permit
    (an open breaker fails at once with ``CircuitOpen``);
 3. runs ``connector.fetch`` under ``timeout_ms`` (and the deadline).
+
+The breaker counts an attempt's timeout as the source's failure unless it is
+graphfetch's own doing: an attempt cut short by the request's deadline (the
+source did not exceed its timeout, the request ran out of time), or one
+admitted before the adaptive limit was last cut (it was admitted while
+graphfetch overloaded the source, and the cut has already answered that).
 
 With a :class:`~connectors.hedging.HedgePlan`, an attempt still unanswered
 after ``after_ms`` gets a concurrent twin (a *hedge*) through the same three
@@ -30,12 +40,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from connectors import _validation
+from connectors.admission import Admission, Ticket
 from connectors.base import Connector
-from connectors.breaker import BreakerSettings, CircuitBreaker, Outcome
+from connectors.breaker import CircuitBreaker, Outcome
 from connectors.errors import (
     CircuitOpen,
     ConnectorNotReady,
@@ -43,9 +52,12 @@ from connectors.errors import (
     FetchErrorKind,
     FetchTimeout,
     InvalidRequest,
-    SourceConfigError,
+    LoadShed,
+    RateLimited,
 )
+from connectors.generic_settings import breaker_settings, limit_settings
 from connectors.hedging import HedgePlan, HedgeRefusal, LoserFate, hedged
+from connectors.limiter import AdaptiveLimit, Drop
 from connectors.retry import RetryPolicy
 
 AttemptKind = Literal[
@@ -58,15 +70,9 @@ AttemptKind = Literal[
     "hedge_refused",
     "hedge_won",
     "hedge_lost",
+    "shed",
+    "limit_changed",
 ]
-
-
-class LimitSettings(BaseModel):
-    """A source's ``limits:`` settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_concurrency: int = Field(32, ge=1, le=10_000, description="Attempts in flight at once.")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,7 +129,11 @@ def health_outcome(error: BaseException | None) -> Outcome:
 
 
 class ResilientSource:
-    """A connector with its breaker and limiter; shared by every node using the source."""
+    """A connector with its breaker and concurrency limit; shared by every node using the source.
+
+    The limit is fixed at ``max_concurrency`` unless ``limit`` (an :class:`AdaptiveLimit`, whose
+    ceiling is then ``max_concurrency``) makes it adaptive; :meth:`from_settings` builds either.
+    """
 
     def __init__(
         self,
@@ -131,11 +141,16 @@ class ResilientSource:
         connector: Connector[Any],
         breaker: CircuitBreaker,
         max_concurrency: int = 32,
+        limit: AdaptiveLimit | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        if limit is not None and limit.ceiling != max_concurrency:
+            raise ValueError(f"the adaptive limit's ceiling ({limit.ceiling}) must be max_concurrency")
         self.connector = connector
         self.breaker = breaker
         self.max_concurrency = max_concurrency
+        self.admission = None if limit is None else Admission(limit, source=connector.source)
+        """The adaptive limit's admission; ``None`` when the limit is fixed."""
         self._slots = asyncio.Semaphore(max_concurrency)
         self._in_flight = 0
         self._sleep = sleep
@@ -149,22 +164,12 @@ class ResilientSource:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> Self:
-        """Build from a source's generic ``breaker:`` and ``limits:`` keys (both optional)."""
+        """Build from a source's generic ``breaker:`` and ``limits:`` keys (both optional; see
+        :func:`breaker_settings`, :func:`limit_settings`). ``clock`` is the breaker's; deadlines are
+        ``time.monotonic()``."""
         source = connector.source
-        breaker = _validation.parse(
-            BreakerSettings,
-            settings.get("breaker") or {},
-            error=SourceConfigError,
-            source=source,
-            prefix="breaker",
-        )
-        limits = _validation.parse(
-            LimitSettings,
-            settings.get("limits") or {},
-            error=SourceConfigError,
-            source=source,
-            prefix="limits",
-        )
+        breaker = breaker_settings(connector, settings)
+        limits = limit_settings(connector, settings)
         return cls(
             connector=connector,
             breaker=CircuitBreaker(
@@ -174,16 +179,22 @@ class ResilientSource:
                 clock=clock,
             ),
             max_concurrency=limits.max_concurrency,
+            limit=limits.adaptive_limit(),
             sleep=sleep,
         )
 
     @property
     def in_flight(self) -> int:
         """Attempts holding a slot right now."""
-        return self._in_flight
+        return self._in_flight if self.admission is None else self.admission.in_flight
+
+    @property
+    def limit(self) -> int:
+        """Attempts allowed in flight now: the adaptive limit's current value, or the fixed one."""
+        return self.max_concurrency if self.admission is None else self.admission.limit.limit
 
     async def _acquire_slot(self, deadline: float | None) -> None:
-        """Take one slot of the concurrency limit; waiting for it never outlasts ``deadline``.
+        """Take one slot of the fixed concurrency limit; waiting for it never outlasts ``deadline``.
 
         Release it with :meth:`_release_slot` (a plain pair, not a context manager: this runs
         once per attempt, where a generator-based one costs more than the rest of the slot).
@@ -332,11 +343,24 @@ class _Call:
 
     async def _leg(self, hedge: bool) -> Any:
         source = self.source
-        await source._acquire_slot(self.deadline)
+        admission = source.admission
+        if admission is None:
+            await source._acquire_slot(self.deadline)
+            try:
+                return await self._admitted_attempt(hedge=hedge, ticket=None)
+            finally:
+                source._release_slot()
+        ticket = admission.try_acquire()  # a free slot: no await, no timer
+        if ticket is None:
+            try:
+                ticket = await admission.acquire(self.deadline)
+            except LoadShed as exc:
+                self.emit("shed", hedge=hedge, error_kind=exc.kind, message=str(exc))
+                raise
         try:
-            return await self._admitted_attempt(hedge=hedge)
+            return await self._admitted_attempt(hedge=hedge, ticket=ticket)
         finally:
-            source._release_slot()
+            admission.release()
 
     def hedge_started(self, *, waited_ms: float) -> None:
         self.hedges += 1
@@ -356,7 +380,7 @@ class _Call:
             message=f"the {winner} answered first; the {other} {_LOSER[loser]}",
         )
 
-    async def _admitted_attempt(self, *, hedge: bool) -> Any:
+    async def _admitted_attempt(self, *, hedge: bool, ticket: Ticket | None) -> Any:
         timeout_s = self.timeout_s
         if self.deadline is not None:
             timeout_s = min(timeout_s, self.deadline - time.monotonic())
@@ -387,7 +411,16 @@ class _Call:
             raise
         finally:
             latency_ms = (time.monotonic() - started) * 1000.0
-            self.source.breaker.record(permit, health_outcome(error))
+            admission = self.source.admission
+            if error is None:  # most attempts: nothing to classify
+                outcome = Outcome.SUCCESS
+                if admission is not None and ticket is not None:
+                    self._learn(admission, ticket, latency_ms, None, hedge=hedge)
+            else:
+                outcome = self._failed(
+                    error, admission, ticket, timeout_s, latency_ms=latency_ms, hedge=hedge
+                )
+            self.source.breaker.record(permit, outcome)
             if isinstance(error, FetchError):
                 if error.source is None:
                     error.source = self.source.connector.source
@@ -400,6 +433,50 @@ class _Call:
                 )
         self.emit("succeeded", hedge=hedge, latency_ms=latency_ms)
         return value
+
+    def _failed(
+        self,
+        error: BaseException,
+        admission: Admission | None,
+        ticket: Ticket | None,
+        timeout_s: float,
+        *,
+        latency_ms: float,
+        hedge: bool,
+    ) -> Outcome:
+        """What a failed attempt tells the breaker, after the adaptive limit has learned from it.
+
+        Not the source's failure: a timeout cut short by the request's deadline (the request ran out
+        of time, the source did not exceed its timeout), or a drop (timeout, 429) of an attempt
+        admitted before the limit was last cut: graphfetch's own overload, which the cut answers."""
+        full_timeout = timeout_s >= self.timeout_s
+        if isinstance(error, FetchTimeout) and not full_timeout:
+            return Outcome.IGNORED
+        outcome = health_outcome(error)
+        if admission is None or ticket is None:
+            return outcome
+        drop = _drop(error)
+        stale = admission.stale(ticket)
+        if outcome is Outcome.SUCCESS or drop is not None:  # the source answered, or was overloaded
+            self._learn(admission, ticket, latency_ms, drop, hedge=hedge)
+        return Outcome.IGNORED if stale and drop is not None else outcome
+
+    def _learn(
+        self, admission: Admission, ticket: Ticket, latency_ms: float, drop: Drop | None, *, hedge: bool
+    ) -> None:
+        change = admission.record(ticket, latency_ms, drop=drop)
+        if change is not None:
+            self.emit("limit_changed", hedge=hedge, message=change.message(self.source.connector.source))
+
+
+def _drop(error: BaseException) -> Drop | None:
+    """Whether a failed attempt says the source is overloaded: it ran out its whole timeout (the
+    caller has set aside a timeout the deadline cut short), or the source answered 429."""
+    if isinstance(error, FetchTimeout):
+        return "timeout"
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    return None
 
 
 _REFUSED: dict[HedgeRefusal, str] = {

@@ -21,6 +21,7 @@ ErrorKind = Literal[
     "rejected",
     "bad_response",
     "circuit_open",
+    "shed",
     "invalid_request",
     "not_ready",
     "source_config",

@@ -246,7 +246,7 @@ class RequestState:
             skipped_deps = sorted(d for d in deps if self._nodes[d].state is NodeState.SKIPPED)
             try:
                 if failed:
-                    self._fail(name, "dependency_failed", f"not run: dependency '{failed[0]}' failed")
+                    self._fail_after(name, failed)
                 elif skipped_deps:
                     self._skip(name, f"dependency '{skipped_deps[0]}' was skipped")
                     skipped.append(name)
@@ -288,6 +288,15 @@ class RequestState:
         self._context[name] = None
         self._remaining -= 1
 
+    def _fail_after(self, name: str, failed: list[str]) -> None:
+        """Fail a node whose dependencies ``failed``: for lack of time if every one of them ran out
+        of time (so the profile is ``partial``, as at the deadline), else as ``dependency_failed``."""
+        broken = [d for d in failed if not _out_of_time(self._nodes[d].error)]
+        if broken:
+            self._fail(name, "dependency_failed", f"not run: dependency '{broken[0]}' failed")
+        else:
+            self._fail(name, "deadline", f"not run: dependency '{failed[0]}' ran out of time")
+
     def _fail(self, name: str, kind: ErrorKind, message: str) -> None:
         node = self._nodes[name]
         node.state, node.error = NodeState.FAILED, NodeError(kind=kind, message=message)
@@ -316,7 +325,7 @@ class RequestState:
         required_failed = any(
             node.state is NodeState.FAILED
             and not pipeline.nodes[name].optional
-            and (node.error is None or node.error.kind != "deadline")
+            and not _out_of_time(node.error)
             for name, node in self._nodes.items()
         )
         status: Status = (
@@ -385,3 +394,13 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, str | list | dict):
         return len(value) > 0
     return True
+
+
+OUT_OF_TIME: frozenset[ErrorKind] = frozenset({"deadline", "shed"})
+"""Error kinds that say a node ran out of time rather than failed: the deadline passed or would
+have before it ran (``deadline``), or its source's concurrency limit had no slot for it in time
+(``shed``). A required node missing for one of these makes the profile ``partial``, not ``failed``."""
+
+
+def _out_of_time(error: NodeError | None) -> bool:
+    return error is not None and error.kind in OUT_OF_TIME

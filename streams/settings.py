@@ -27,6 +27,7 @@ _DEPLOYMENT_FIELDS = (
     "group_prefix",
     "partitions",
     "session_timeout_ms",
+    "rebalance_timeout_ms",
     "heartbeat_interval_ms",
 )
 
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     linger_ms: int = Field(0, ge=0, le=1000, description="Producer batching delay.")
     session_timeout_ms: int = Field(
         6_000, ge=1000, description="A killed worker's partitions move after about 1.5x this (Tansu)."
+    )
+    rebalance_timeout_ms: int = Field(
+        6_000,
+        ge=1000,
+        description="Longest a rebalance waits for every member to rejoin; a member slower than this "
+        "(draining a revocation) is left out and rejoins in one more rebalance.",
     )
     heartbeat_interval_ms: int = Field(500, ge=100)
     max_message_bytes: int = Field(1_000_000, ge=1024, description="Larger requests go to the DLQ.")

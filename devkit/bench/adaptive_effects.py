@@ -24,13 +24,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
 import yaml
 
 from devkit.bench.context import BenchContext, Collected
 from devkit.bench.results import AdaptiveFigures, Hedging, RepeatArm, Repeats
 from devkit.bench.stats import summarise
 from devkit.bench.workloads import REQUEST_DEADLINE_MS
+from devkit.demo.control_client import DemoControl
 from planner import Pipeline, Profile, parse_pipeline
 from streams.engine.inprocess import InProcessEngine
 
@@ -54,39 +54,13 @@ def planned_steps(ctx: BenchContext) -> int:
 async def run_adaptive(ctx: BenchContext, collected: Collected) -> None:
     if not ctx.options.wants("inprocess"):
         return
-    demo = _Demo(ctx.upstreams.url)
+    demo = DemoControl(ctx.upstreams.url)
     try:
         hedging = await _hedging(ctx, demo)
         repeats = await _repeats(ctx, demo)
     finally:
-        await demo.reset_faults()
+        await demo.reset()
     collected.adaptive = AdaptiveFigures(hedging=hedging, repeats=repeats)
-
-
-class _Demo:
-    """The bench's demo upstreams: their fault knobs and call counters."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-
-    async def _send(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        async with httpx.AsyncClient(trust_env=False, timeout=5.0) as client:
-            response = await client.request(method, f"{self._url}{path}", json=body)
-            response.raise_for_status()
-            return response.json()
-
-    async def calls(self, services: Sequence[str]) -> int:
-        stats = await self._send("GET", "/_stats")
-        return sum(int(stats[service]["calls"]) for service in services)
-
-    async def reset_calls(self) -> None:
-        await self._send("DELETE", "/_stats")
-
-    async def set_faults(self, service: str, **knobs: float) -> None:
-        await self._send("PUT", f"/_control/{service}", knobs)
-
-    async def reset_faults(self) -> None:
-        await self._send("DELETE", "/_control")
 
 
 def _pipeline(
@@ -113,9 +87,9 @@ async def _execute(
 # -- hedging ------------------------------------------------------------------------------------
 
 
-async def _hedging(ctx: BenchContext, demo: _Demo) -> Hedging:
+async def _hedging(ctx: BenchContext, demo: DemoControl) -> Hedging:
     ctx.progress.phase("adaptive: hedging on a heavy tail")
-    await demo.set_faults("default", tail_rate=TAIL_RATE, tail_factor=TAIL_FACTOR)
+    await demo.set("default", tail_rate=TAIL_RATE, tail_factor=TAIL_FACTOR)
     document = ctx.customer360.document
     arms = {
         "without": _pipeline(ctx, document, name="bench-hedge-off", adaptive={"hedge": False}),
@@ -149,7 +123,7 @@ async def _hedging(ctx: BenchContext, demo: _Demo) -> Hedging:
                 )
                 ctx.progress.advance()
             calls[arm] = await demo.calls(HTTP_SERVICES)
-    await demo.reset_faults()
+    await demo.reset()
     return Hedging(
         tail=f"{TAIL_RATE:.0%} of calls {TAIL_FACTOR:g} x slower, every HTTP service",
         hedge_quantile=HEDGE_QUANTILE,
@@ -186,7 +160,7 @@ def _one_node_document(ctx: BenchContext) -> dict[str, Any]:
     }
 
 
-async def _repeats(ctx: BenchContext, demo: _Demo) -> Repeats:
+async def _repeats(ctx: BenchContext, demo: DemoControl) -> Repeats:
     sizes = ctx.sizes
     sequence = _zipf_keys(ctx.keys[: sizes.repeat_keys], count=sizes.repeat_requests, seed=ctx.options.seed)
     document = _one_node_document(ctx)

@@ -123,11 +123,12 @@ def customer360_on_null(
 
 def customer360_held(document: Mapping[str, Any], *, name: str, hold_ms: float) -> Workload:
     """customer360 on the null connector whose first level (crm, support) sleeps ``hold_ms``:
-    its requests stay in flight that long, all at once (no concurrency limit queues them),
+    its requests stay in flight that long, all at once (no concurrency limit queues them: a
+    fixed one, since an adaptive limit would start low and queue them while it learns),
     then finish at the usual pace."""
     held = customer360_on_null(document, name=name, sleep_ms={"crm": hold_ms, "support": hold_ms})
     sources = {
-        source: {**spec, "limits": {"max_concurrency": _HOLD_CONCURRENCY}}
+        source: {**spec, "limits": {"max_concurrency": _HOLD_CONCURRENCY, "adaptive": False}}
         for source, spec in held.document["sources"].items()
     }
     return Workload(

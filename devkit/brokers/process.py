@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import enum
 import io
 import logging
@@ -21,14 +20,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from devkit.parent_death import die_with_parent
 from planner.errors import GraphfetchError
 
 __all__ = ["HOST", "BrokerError", "ChildBroker", "free_port"]
@@ -60,25 +58,6 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """On Linux, a hook that has the kernel SIGKILL the broker when its parent dies.
-
-    The kernel ties the signal to the *thread* that started the broker, so start
-    it from a thread that lives as long as the broker (the main or event-loop
-    thread, or the event loop's executor, whose threads last until the loop
-    closes). Elsewhere, best effort: ``stop()`` is the only clean-up.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    set_parent_death_signal = 1  # PR_SET_PDEATHSIG from <sys/prctl.h>
-
-    def hook() -> None:  # runs in the child between fork and exec: keep it tiny
-        prctl(set_parent_death_signal, signal.SIGKILL)
-
-    return hook
 
 
 class ChildBroker:
@@ -252,7 +231,7 @@ class ChildBroker:
                 # Own session: a Ctrl-C in the terminal reaches graphfetch, which then
                 # stops its workers before the broker, instead of killing all at once.
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             self._close_log()

@@ -10,7 +10,10 @@ fault's start on; a bucket is healthy when every request in it got a
 ``complete`` first profile and its median latency is at most
 ``max(2 x baseline p99, baseline p99 + 250 ms)``. The recovery point is the
 first profile of the run of healthy buckets that lasts to the end of the
-stream; ``None`` when the last bucket is still unhealthy.
+stream; ``None`` when the last bucket is still unhealthy. *Served again* is
+how long after the fault's start the first healthy bucket's first profile
+came: after a worker's SIGKILL, when the partitions it owned were served again
+(by the survivors, or by the worker restarted as the same static member).
 
 A run is within the guarantee when nothing was lost and at most
 ``duplicates_allowed`` requests were duplicated
@@ -71,6 +74,17 @@ class ScenarioFigures(BaseModel):
     fault_p99_ms: float | None
     after_p99_ms: float | None
     recovery_s: float | None = Field(description="Fault end until clients were served normally again.")
+    served_again_s: float | None = Field(
+        None,
+        description="Fault start until the first second whose requests were all served complete at normal "
+        "latency: after a SIGKILL, until the dead worker's partitions were served again.",
+    )
+    calls_per_request_baseline: float | None = Field(
+        None, description="HTTP upstream calls (the upstreams' own count) per request sent before the fault."
+    )
+    calls_per_request_from_fault: float | None = Field(
+        None, description="HTTP upstream calls per request sent from the fault's start on (replays included)."
+    )
     worker_rss_baseline_mb: float | None = Field(description="Peak summed worker RSS before the fault.")
     worker_rss_peak_mb: float | None = Field(description="Peak summed worker RSS over the whole run.")
     notes: list[str] = Field(default_factory=list)
@@ -165,15 +179,32 @@ def _errors(requests: Iterable[_Request]) -> dict[str, int]:
     return dict(counts.most_common())
 
 
-def recovery_seconds(
-    requests: Sequence[_Request], *, timeline: Timeline, threshold_ms: float
-) -> float | None:
+@dataclass(frozen=True)
+class UpstreamCalls:
+    """The demo upstreams' call counters, zeroed as the stream starts: read at the fault's start,
+    and once every profile is in."""
+
+    before_fault: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """When clients were served normally again (module docstring), in seconds."""
+
+    after_fault_end: float | None
+    served_again: float | None
+    """From the fault's start."""
+
+
+def recovery(requests: Sequence[_Request], *, timeline: Timeline, threshold_ms: float) -> Recovery:
     """See the module docstring; ``requests`` in send order."""
     buckets: dict[int, list[_Request]] = {}
     for r in requests:
         if r.sent_at >= timeline.fault_start:
             buckets.setdefault(int((r.sent_at - timeline.fault_start) // _BUCKET_S), []).append(r)
     healthy_since: int | None = None
+    first_healthy: int | None = None
     for index in sorted(buckets):
         bucket = buckets[index]
         latencies = [r.latency_ms for r in bucket if r.latency_ms is not None]
@@ -182,10 +213,22 @@ def recovery_seconds(
             healthy_since = None
         elif healthy_since is None:
             healthy_since = index
-    if healthy_since is None:
-        return None
-    tail = [r.first.arrived for i in buckets if i >= healthy_since for r in buckets[i] if r.first]
-    return max(0.0, min(tail) - timeline.fault_end)
+            first_healthy = index if first_healthy is None else first_healthy
+
+    def first_profile_from(start: int | None, since: float) -> float | None:
+        if start is None:
+            return None
+        arrivals = [r.first.arrived for i in buckets if i >= start for r in buckets[i] if r.first]
+        return max(0.0, min(arrivals) - since)
+
+    return Recovery(
+        after_fault_end=first_profile_from(healthy_since, timeline.fault_end),
+        served_again=first_profile_from(first_healthy, timeline.fault_start),
+    )
+
+
+def _per(calls: int, requests: Sequence[_Request]) -> float | None:
+    return calls / len(requests) if requests else None
 
 
 def rss_figures(
@@ -212,6 +255,7 @@ def scenario_figures(
     seen: Mapping[str, list[Seen]],
     timeline: Timeline,
     rss_samples: Sequence[tuple[float, int]],
+    upstream_calls: UpstreamCalls | None = None,
     notes: list[str],
 ) -> ScenarioFigures:
     requests = [
@@ -228,6 +272,7 @@ def scenario_figures(
     rss_baseline, rss_peak = rss_figures(rss_samples, timeline.fault_start)
     in_flight_at_fault = _unanswered_at(baseline, timeline.fault_start)
     at_risk = _unanswered_at(baseline, timeline.fault_start - CRASH_WINDOW_S)
+    recovered = recovery(requests, timeline=timeline, threshold_ms=threshold)
     return ScenarioFigures(
         scenario=scenario,
         run=run,
@@ -248,7 +293,14 @@ def scenario_figures(
         baseline_p99_ms=baseline_p99,
         fault_p99_ms=_p99(during),
         after_p99_ms=_p99(after),
-        recovery_s=recovery_seconds(requests, timeline=timeline, threshold_ms=threshold),
+        recovery_s=recovered.after_fault_end,
+        served_again_s=recovered.served_again,
+        calls_per_request_baseline=_per(upstream_calls.before_fault, baseline) if upstream_calls else None,
+        calls_per_request_from_fault=(
+            _per(upstream_calls.total - upstream_calls.before_fault, [*during, *after])
+            if upstream_calls
+            else None
+        ),
         worker_rss_baseline_mb=rss_baseline,
         worker_rss_peak_mb=rss_peak,
         notes=notes,

@@ -17,7 +17,7 @@ import contextlib
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +25,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from devkit.bench.workloads import UPSTREAM_LATENCY_MS
 from devkit.chaos.deployment import PIPELINE, Deployment
-from devkit.chaos.figures import ScenarioFigures, ScenarioSummary, Timeline, scenario_figures, summarise
+from devkit.chaos.figures import (
+    ScenarioFigures,
+    ScenarioSummary,
+    Timeline,
+    UpstreamCalls,
+    scenario_figures,
+    summarise,
+)
 from devkit.chaos.guarantees import EXACTLY_ONCE_DEFAULTS, Guarantee, broker_for
 from devkit.chaos.scenarios import SCENARIOS, FaultTarget, Scenario
 from devkit.chaos.stream import RequestStream
-from devkit.chaos.upstream import UpstreamControl
+from devkit.demo.control_client import DemoControl
 from devkit.deployment.upstreams import DemoUpstreams
 from streams.cli.shared_options import BrokerKind
 
@@ -76,6 +83,9 @@ class ChaosReport(BaseModel):
     pipeline_defaults: dict[str, int] = Field(
         default_factory=dict, description="What customer360's defaults were changed to for the run."
     )
+    worker_env: dict[str, str] = Field(
+        default_factory=dict, description="Settings given to every worker of the run (--worker-env)."
+    )
     scenarios: list[ScenarioFigures] = Field(description="Every run, in the order run.")
     summaries: list[ScenarioSummary] = Field(default_factory=list)
 
@@ -103,11 +113,12 @@ async def _background(coro: asyncio.Future[None] | asyncio.Task[None]) -> AsyncI
 async def run_scenario(
     scenario: Scenario,
     *,
-    upstreams: UpstreamControl,
+    upstreams: DemoControl,
     upstream_env: dict[str, str],
     workdir: Path,
     rate: float,
     durations: Durations,
+    worker_env: Mapping[str, str] | None = None,
     broker: BrokerKind = BrokerKind.TANSU,
     guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     run: int = 1,
@@ -124,7 +135,7 @@ async def run_scenario(
         layout=scenario.layout,
         upstream_env=upstream_env,
         workdir=workdir / name,
-        worker_env=scenario.worker_env,
+        worker_env={**(worker_env or {}), **scenario.worker_env},
         broker=broker,
         guarantee=guarantee,
     )
@@ -133,6 +144,7 @@ async def run_scenario(
         notes = await _warm_up(deployment, rate)
         stream = RequestStream(settings=deployment.settings, pipeline=PIPELINE, rate=rate, prefix=name)
         stop = asyncio.Event()
+        await upstreams.reset_calls()
         rss: list[tuple[float, int]] = []
         sending = asyncio.create_task(stream.run(stop), name="chaos-stream")
         async with _background(asyncio.create_task(_sample_rss(deployment, rss))):
@@ -140,6 +152,7 @@ async def run_scenario(
                 phase(f"{label}: baseline")
                 await _watch(sending, durations.baseline_s * durations.scale)
                 phase(f"{label}: {scenario.fault}")
+                calls_before = await upstreams.calls()
                 fault_start = time.monotonic()
                 try:
                     await scenario.inject(FaultTarget(deployment=deployment, upstreams=upstreams))
@@ -154,6 +167,7 @@ async def run_scenario(
                 await sending
             phase(f"{label}: waiting for every profile")
             notes += await _drain(deployment, stream, durations.drain_timeout_s)
+            calls = UpstreamCalls(before_fault=calls_before, total=await upstreams.calls())
         return scenario_figures(
             scenario=scenario.name,
             run=run,
@@ -168,6 +182,7 @@ async def run_scenario(
             seen=deployment.ledger.seen,
             timeline=Timeline(fault_start=fault_start, fault_end=fault_end),
             rss_samples=rss,
+            upstream_calls=calls,
             notes=notes,
         )
 
@@ -269,11 +284,13 @@ async def run_chaos(
     broker: BrokerKind = BrokerKind.TANSU,
     guarantee: Guarantee = Guarantee.AT_LEAST_ONCE,
     repeat: int = 1,
+    worker_env: Mapping[str, str] | None = None,
     phase: Phase = _ignore,
     done: Callable[[ScenarioFigures], None] | None = None,
 ) -> ChaosReport:
     """Run the named scenarios (all by default) one after the other, each ``repeat`` times on a fresh
-    deployment, sharing one set of demo upstreams.
+    deployment, sharing one set of demo upstreams. ``worker_env`` goes to every worker (a
+    scenario's own settings win).
 
     Raises :class:`~devkit.chaos.guarantees.UnsupportedGuarantee` before starting anything when
     ``guarantee`` cannot run on ``broker`` (exactly once on Tansu).
@@ -290,7 +307,7 @@ async def run_chaos(
         phase("starting the demo upstreams")
         upstreams = DemoUpstreams.child(workdir, latency_ms=UPSTREAM_LATENCY_MS)
         demo = await stack.enter_async_context(upstreams)
-        control = UpstreamControl(demo.url)
+        control = DemoControl(demo.url)
         rows: list[ScenarioFigures] = []
         for scenario in scenarios:
             for run in range(1, repeat + 1):
@@ -301,6 +318,7 @@ async def run_chaos(
                     workdir=workdir,
                     rate=rate,
                     durations=durations,
+                    worker_env=worker_env,
                     broker=broker,
                     guarantee=guarantee,
                     run=run,
@@ -315,6 +333,7 @@ async def run_chaos(
         guarantee=guarantee,
         broker=broker,
         repeat=repeat,
+        worker_env=dict(worker_env or {}),
         pipeline_defaults=dict(EXACTLY_ONCE_DEFAULTS) if guarantee is Guarantee.EXACTLY_ONCE else {},
         scenarios=rows,
         summaries=summarise(rows),

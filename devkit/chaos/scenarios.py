@@ -21,7 +21,7 @@ from devkit.chaos.layouts import PAIR, SPLIT, Layout
 
 if TYPE_CHECKING:
     from devkit.chaos.deployment import Deployment
-    from devkit.chaos.upstream import UpstreamControl
+    from devkit.demo.control_client import DemoControl
 
 _HANG_MS = 5_000.0
 """Past the customer360 node timeout (300 ms): a hung call times out and is retried."""
@@ -32,7 +32,7 @@ class FaultTarget:
     """What a fault acts on."""
 
     deployment: Deployment
-    upstreams: UpstreamControl
+    upstreams: DemoControl
 
 
 Action = Callable[[FaultTarget], Awaitable[None]]
@@ -147,6 +147,23 @@ SCENARIOS: dict[str, Scenario] = {
             fault_s=10.0,
             inject=_kill("worker-1"),
             clear=_restart("worker-1"),
+            crash=True,
+        ),
+        Scenario(
+            name="restart-worker",
+            fault="SIGKILL worker-1 and restart it at once, a static member (as a supervisor restarts a pod)",
+            fault_s=0.0,
+            inject=_kill("worker-1"),
+            clear=_restart("worker-1"),
+            crash=True,
+        ),
+        Scenario(
+            name="restart-worker-dynamic",
+            fault="the same, with GRAPHFETCH_STATIC_MEMBERSHIP=false: the restart rebalances every group",
+            fault_s=0.0,
+            inject=_kill("worker-1"),
+            clear=_restart("worker-1"),
+            worker_env={"GRAPHFETCH_STATIC_MEMBERSHIP": "false"},
             crash=True,
         ),
         Scenario(

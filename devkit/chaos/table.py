@@ -35,6 +35,8 @@ def _row(row: ScenarioFigures, *, runs: bool) -> list[str]:
         _split(row.statuses_after),
         f"{_f(row.baseline_p99_ms)}/{_f(row.fault_p99_ms)}/{_f(row.after_p99_ms)}",
         _f(row.recovery_s, 1) if row.recovery_s is not None else "not recovered",
+        _f(row.served_again_s, 1),
+        f"{_f(row.calls_per_request_baseline, 2)}->{_f(row.calls_per_request_from_fault, 2)}",
         f"{_f(row.worker_rss_baseline_mb)}->{_f(row.worker_rss_peak_mb)}",
     ]
 
@@ -48,13 +50,16 @@ def chaos_table(report: ChaosReport) -> Table:
         caption="statuses: complete/partial/failed first profiles, for all requests, those sent during the fault, "
         "those sent after it; p99: client latency of requests sent before / during / after the fault; "
         "recovery: fault end until clients were served complete at normal latency again; "
+        "served again: fault start until the first second served so (after a SIGKILL: the dead worker's "
+        "partitions served again); calls/req: HTTP upstream calls per request sent before the fault -> "
+        "from its start on (replays included); "
         "RSS: summed worker memory, peak before the fault -> peak over the run",
         caption_justify="left",
     )
     runs = report.repeat > 1
     columns = [
         *("scenario", *(["run"] if runs else []), "fault s", "sent", "received", "lost", "dup", "in flight"),
-        *("statuses", "during", "after", "p99 ms", "recovery s", "RSS MB"),
+        *("statuses", "during", "after", "p99 ms", "recovery s", "served again s", "calls/req", "RSS MB"),
     ]
     for column in columns:
         table.add_column(column, justify="left" if column == "scenario" else "right")
@@ -88,6 +93,8 @@ def _summary(summary: ScenarioSummary, guarantee: Guarantee) -> str:
 def faults_legend(report: ChaosReport) -> list[str]:
     """The guarantee's setup, then one line per scenario: what its fault was, and what each run noted."""
     lines = []
+    if report.worker_env:
+        lines.append("every worker: " + ", ".join(f"{k}={v}" for k, v in report.worker_env.items()))
     if report.guarantee is Guarantee.EXACTLY_ONCE:
         defaults = ", ".join(f"{k} {v}" for k, v in report.pipeline_defaults.items())
         lines.append(

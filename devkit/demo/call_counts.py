@@ -34,6 +34,10 @@ class StatsBook:
         stats.in_flight -= 1
         stats.errors += failed
 
+    def in_flight(self, service: str) -> int:
+        """Calls to ``service`` in progress now."""
+        return self._stats[service].in_flight
+
     def reset(self) -> None:
         """Zero the counts; calls still in flight stay counted in ``in_flight``."""
         for stats in self._stats.values():

@@ -57,8 +57,10 @@ class FaultInjector:
         self._knobs = dict(self._initial)
         self._random = self._fresh_randoms()
 
-    def decide(self, service: str) -> FaultDecision:
-        """Draw the fate of one call to ``service``."""
+    def decide(self, service: str, *, in_flight: int = 1) -> FaultDecision:
+        """Draw the fate of one call to ``service``, which arrives as the ``in_flight``-th call in
+        progress there (itself included): beyond the service's ``capacity`` its delay grows in
+        proportion, as each of the calls gets a smaller share of a saturated server."""
         knobs = self._knobs[service]
         draw = self._random[service].random
         jitter, tail, hang, error = draw(), draw(), draw(), draw()
@@ -67,6 +69,8 @@ class FaultInjector:
         delay_ms = knobs.latency_ms + jitter * knobs.jitter_ms
         if tail < knobs.tail_rate:
             delay_ms *= knobs.tail_factor
+        if knobs.capacity is not None and in_flight > knobs.capacity:
+            delay_ms *= in_flight / knobs.capacity
         if hang < knobs.hang_rate:
             delay_ms = knobs.hang_ms
         return FaultDecision(delay_ms=delay_ms, fail=error < knobs.error_rate, down=False)

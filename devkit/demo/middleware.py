@@ -77,7 +77,7 @@ class FaultMiddleware:
             self._stats.leave(service, failed=status >= 500)
 
     async def _call(self, service: str, scope: Scope, receive: Receive, send: Send) -> None:
-        decision = self._faults.decide(service)
+        decision = self._faults.decide(service, in_flight=self._stats.in_flight(service))
         if decision.delay_ms > 0:
             wake = await self._wait(decision.delay_ms / 1000, receive)
             if wake is _Wake.DISCONNECTED:

@@ -43,6 +43,12 @@ class FaultSettings(BaseModel):
         default=10.0, ge=1, description="Multiplier of the delay of tail calls (heavy tails)."
     )
     down: bool = Field(default=False, description="Answer every call 503 at once.")
+    capacity: int | None = Field(
+        default=None,
+        ge=1,
+        description="Calls served at full speed at once; a call arriving while n > capacity are in flight "
+        "(itself included) takes n / capacity times its delay, as on a saturated server. None: unlimited.",
+    )
 
     def merged(self, patch: FaultSettings) -> FaultSettings:
         """These knobs with the ones ``patch`` sets explicitly taking precedence."""

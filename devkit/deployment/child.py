@@ -4,7 +4,7 @@ Each child writes to its own log file (quoted when it fails) and runs in its own
 session, so a Ctrl-C in the terminal reaches the parent, which then stops its
 children in order instead of them all dying at once. :meth:`Child.stop` asks
 politely (SIGTERM), then kills (SIGKILL); :meth:`Child.kill` is a crash. Both are
-safe to call twice.
+safe to call twice. The kernel kills a child whose parent died without stopping it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from devkit.parent_death import die_with_parent
 
 LOG_TAIL_LINES = 30
 STOP_TIMEOUT_S = 5.0
@@ -56,6 +58,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # signals meant for the parent's process group pass it by
+                preexec_fn=die_with_parent(),  # a parent SIGKILLed (a test run, chaos) leaves no orphan
             )
         return cls(
             name=name,

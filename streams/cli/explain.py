@@ -2,29 +2,59 @@
 
 The figures are the ones a worker would use right now (the same
 :class:`~streams.engine.history.History` queries and :mod:`streams.engine.adaptive.decisions`
-rules), so the explanation cannot drift from the behaviour.
+rules), so the explanation cannot drift from the behaviour. Each source's concurrency limit is
+shown as configured (:func:`connectors.resilience.limit_settings`, as a worker reads it) and as
+each worker last published it beside its history (its current limit, slots in use, waiters,
+sheds and breaker: :class:`~streams.engine.source_states.WorkerSources`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from connectors import ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
+from connectors import Connector, ConnectorRegistry, SourceConfigError, UnknownConnector, default_registry
+from connectors.generic_settings import limit_settings
 from planner import CompiledNode, GraphShape, Pipeline
 from streams.engine.adaptive.decisions import Estimates, adaptive_timeout, coalescing_enabled, hedge_delay
 from streams.engine.history import History, HistoryKey
+from streams.engine.source_states import WorkerSources
 from streams.runtime.statstopic import StatsSync
 from streams.settings import Settings
 
 
-def _idempotent(node: CompiledNode, registry: ConnectorRegistry) -> bool | None:
-    """Whether the node's requests may be hedged or shared; None if its connector is unknown here."""
+def _connector(node: CompiledNode, registry: ConnectorRegistry) -> Connector[Any] | None:
+    """The node's connector, built (not started); None if it is unknown here."""
     try:
-        connector = registry.get(node.connector)(source=node.config.source, settings=node.source.settings)
+        return registry.get(node.connector)(source=node.config.source, settings=node.source.settings)
     except (UnknownConnector, SourceConfigError):  # a plugin not installed here, or unparsable settings
         return None
-    return connector.is_idempotent(node.config.request)
+
+
+def _idempotent(node: CompiledNode, registry: ConnectorRegistry) -> bool | None:
+    """Whether the node's requests may be hedged or shared; None if its connector is unknown here."""
+    connector = _connector(node, registry)
+    return None if connector is None else connector.is_idempotent(node.config.request)
+
+
+def _concurrency(node: CompiledNode, registry: ConnectorRegistry) -> str:
+    """The source's configured concurrency limit, in words."""
+    connector = _connector(node, registry)
+    if connector is None:
+        return f"unknown here (connector {node.connector!r} not installed, or its settings do not parse)"
+    try:
+        limits = limit_settings(connector, node.source.settings)
+    except SourceConfigError as exc:
+        return f"invalid: {exc}"
+    if not limits.adaptive:
+        return f"fixed at {limits.max_concurrency} in flight"
+    return (
+        f"adaptive between 1 and {limits.max_concurrency} in flight, starting at {limits.start} "
+        f"(tolerance {limits.tolerance:g}, backoff ratio {limits.backoff_ratio:g})"
+    )
 
 
 def _estimates(history: History, pipeline: str, node: CompiledNode) -> Estimates:
@@ -63,10 +93,33 @@ def _decisions(node: CompiledNode, estimates: Estimates, idempotent: bool | None
     return out
 
 
+@dataclass(frozen=True)
+class SharedView:
+    """What the stats topic holds: the cluster's history, and each worker's latest source states."""
+
+    history: History
+    sources: Mapping[str, WorkerSources] = field(default_factory=dict)
+
+
+def _now(name: str, view: SharedView) -> list[str]:
+    """Each worker's current state of the source ``name``, one line each."""
+    lines = []
+    for worker, published in sorted(view.sources.items()):
+        age_s = view.history.clock() - published.at_s
+        for state in published.sources:
+            if state.source == name:
+                lines.append(
+                    f"      now on {worker} ({age_s:.0f} s ago): limit {state.limit}, {state.in_flight} in flight, "
+                    f"{state.waiting} waiting, {state.shed} shed, breaker {state.breaker}"
+                )
+    return lines or ["      no worker has published its state of this source yet"]
+
+
 def explain_text(
-    pipeline: Pipeline, shape: GraphShape, history: History, *, registry: ConnectorRegistry | None = None
+    pipeline: Pipeline, shape: GraphShape, view: SharedView, *, registry: ConnectorRegistry | None = None
 ) -> str:
     registry = registry or default_registry()
+    history = view.history
     lines = [f"pipeline {pipeline.name}  version {pipeline.version}", "predicted from execution history:"]
     cost: dict[str, float] = {}
     for node_name in shape.nodes:
@@ -85,6 +138,14 @@ def explain_text(
             cost[node_name] = estimates.p50
         lines.append(f"  {node_name} ({node.config.source}/{node.connector}): {seen}")
         lines.append(f"      {'; '.join(_decisions(node, estimates, _idempotent(node, registry)))}")
+    lines.append("concurrency limits, as configured and as each worker last published them:")
+    shown: set[str] = set()
+    for node_name in shape.nodes:
+        node = pipeline.nodes[node_name]
+        if node.config.source not in shown:
+            shown.add(node.config.source)
+            lines.append(f"  {node.config.source} ({node.connector}): {_concurrency(node, registry)}")
+            lines += _now(node.config.source, view)
     path, total = shape.critical_path(cost)
     unknown = [n for n in path if _estimates(history, pipeline.name, pipeline.nodes[n]).p50 is None]
     note = f" ({', '.join(unknown)} at their configured timeout: no history)" if unknown else ""
@@ -92,8 +153,9 @@ def explain_text(
     return "\n".join(lines)
 
 
-async def read_history(settings: Settings, *, timeout_s: float = 15.0) -> History:
-    """The cluster's shared history, read from the stats topic (read-only; bounded by ``timeout_s``)."""
+async def read_shared(settings: Settings, *, timeout_s: float = 15.0) -> SharedView:
+    """The cluster's shared history and source states, read from the stats topic (read-only; bounded
+    by ``timeout_s``)."""
     history = History(half_life_s=settings.history_half_life_s, min_samples=settings.history_min_samples)
     sync = StatsSync(
         settings,
@@ -104,4 +166,4 @@ async def read_history(settings: Settings, *, timeout_s: float = 15.0) -> Histor
     async with asyncio.timeout(timeout_s):
         await sync.start()
     await sync.stop()
-    return history
+    return SharedView(history, dict(sync.peer_sources))

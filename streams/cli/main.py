@@ -132,19 +132,19 @@ def plan(
         return
     from aiokafka.errors import KafkaError
 
-    from streams.cli.explain import explain_text, read_history
+    from streams.cli.explain import SharedView, explain_text, read_shared
     from streams.engine.history import History
 
     try:
-        history = asyncio.run(read_history(settings))
+        view = asyncio.run(read_shared(settings))
     except (TimeoutError, OSError, KafkaError) as exc:
         typer.echo(
             f"no history: cannot read {settings.stats_topic} on {settings.bootstrap} ({exc or type(exc).__name__}); "
             "predictions below use configured timeouts",
             err=True,
         )
-        history = History(min_samples=settings.history_min_samples)
-    typer.echo(explain_text(loaded, shape, history))
+        view = SharedView(History(min_samples=settings.history_min_samples))
+    typer.echo(explain_text(loaded, shape, view))
 
 
 @app.command()
@@ -567,10 +567,15 @@ def bench(
         progress=progress,
         command=command,
     )
+    from streams.cli.service_runner import Interrupted, cancelled_on_signal
+
     try:
-        report = asyncio.run(run_bench(options))
+        report = asyncio.run(cancelled_on_signal(run_bench(options)))
     except (BenchError, GraphfetchError) as exc:
         raise fail(f"bench failed: {exc}") from None
+    except Interrupted:
+        typer.echo("graphfetch bench: interrupted; what it started is stopped", err=True)
+        raise typer.Exit(130) from None
     print_report(report, report_console())
     for path in write_outputs(report, out):
         typer.echo(f"wrote {path}")

@@ -10,7 +10,10 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(trace_id)s %(span_id)s"
@@ -59,7 +62,7 @@ def run_service(main: Awaitable[None], stop: Callable[[], None], *, event_loop: 
     asyncio.run(run_until_signalled(main, stop))
 
 
-async def run_until_signalled(main: Awaitable[None], stop: Callable[[], None]) -> None:
+async def run_until_signalled(main: Awaitable[object], stop: Callable[[], object]) -> None:
     """Await ``main``; on the first signal call ``stop`` and restore the default handlers."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -77,3 +80,26 @@ async def run_until_signalled(main: Awaitable[None], stop: Callable[[], None]) -
     finally:
         for sig in signals:
             loop.remove_signal_handler(sig)
+
+
+class Interrupted(Exception):
+    """A SIGINT or SIGTERM cancelled the work of :func:`cancelled_on_signal`; it has cleaned up."""
+
+
+async def cancelled_on_signal(main: Coroutine[Any, Any, T]) -> T:
+    """Await ``main`` in a task that the first SIGINT or SIGTERM cancels, so its ``finally`` and
+    ``async with`` blocks stop what it started (a SIGTERM would otherwise end the process at once);
+    raises :class:`Interrupted` then. A second Ctrl-C kills at once."""
+    task = asyncio.ensure_future(main)
+    try:
+        await run_until_signalled(task, task.cancel)
+    except asyncio.CancelledError:
+        if task.cancelled() and not _cancelling_us():
+            raise Interrupted from None
+        raise
+    return task.result()
+
+
+def _cancelling_us() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0

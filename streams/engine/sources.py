@@ -19,6 +19,8 @@ from typing import Any
 
 from connectors import ConnectorRegistry, ResilientSource, default_registry
 from planner import Pipeline, Source
+from streams.engine.source_states import SourceState, source_state
+from streams.telemetry import metrics
 
 IDLE_CLOSE_S = 300.0
 """Far above any request's deadline: a source in use is fetched from long before that."""
@@ -58,6 +60,22 @@ class SourcePool:
         self._starting: dict[str, asyncio.Future[ResilientSource]] = {}
         self._bound: dict[int, tuple[Pipeline, Pipeline]] = {}  # id(pipeline) -> (it, kept alive; bound)
         self._closed = False
+        self._unregister_gauge = metrics.register_gauge(metrics.SOURCE_LIMIT, self.limits)
+
+    def limits(self) -> list[tuple[float, dict[str, str]]]:
+        """Each started source's concurrency limit now, for the ``graphfetch.source.concurrency_limit``
+        gauge (two versions of a source told apart by their identity)."""
+        return [
+            (
+                float(source.limit),
+                {"graphfetch.source": source.connector.source, "graphfetch.source.id": ident},
+            )
+            for ident, source in self._sources.items()
+        ]
+
+    def states(self) -> list[SourceState]:
+        """Every started source as it is now (published on the stats topic)."""
+        return [source_state(ident, source) for ident, source in self._sources.items()]
 
     def bind(self, pipeline: Pipeline) -> Pipeline:
         """``pipeline`` bound to its connectors' template escapes, if it is not yet (a pipeline
@@ -132,15 +150,13 @@ class SourcePool:
         settings: Mapping[str, Any] = source.settings
         connector = connector_cls(source=name, settings=settings)
         await connector.start()
-        limits = dict(settings.get("limits") or {})
-        if connector.pool_limit is not None:  # queue for a slot, not inside the pool under a timeout
-            limits.setdefault("max_concurrency", connector.pool_limit)
-        return ResilientSource.from_settings(connector, {**settings, "limits": limits})
+        return ResilientSource.from_settings(connector, settings)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._unregister_gauge()
         sources, self._sources = list(self._sources.values()), {}
         self._last_used.clear()
         await asyncio.gather(

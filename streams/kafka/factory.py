@@ -70,6 +70,7 @@ def make_consumer(
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "session_timeout_ms": settings.session_timeout_ms,
+        "rebalance_timeout_ms": settings.rebalance_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "max_partition_fetch_bytes": settings.max_message_bytes * _PRODUCER_HEADROOM,
         "fetch_max_bytes": max(52_428_800, settings.max_message_bytes * _PRODUCER_HEADROOM),

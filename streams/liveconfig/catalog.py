@@ -1,8 +1,9 @@
 """Loading pipelines for a runtime: the planner's checks plus each connector's own.
 
 The planner cannot know what an HTTP or SQL request looks like; here every
-node's request and every source's settings are checked by its connector, so a
-bad config fails at load time with a located message, not at the first fetch.
+node's request and every source's settings are checked by its connector (and
+the ``breaker:`` and ``limits:`` every source may have), so a bad config fails
+at load time with a located message, not at the first fetch.
 A pipeline that passes is bound to its connectors' escapes (:func:`bind_connectors`):
 each connector says how a value substituted into its requests is escaped.
 """
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from connectors import ConnectorRegistry, FetchError, default_registry
+from connectors.generic_settings import breaker_settings, limit_settings
 from planner import ConfigError, Pipeline, Problem, load_pipelines_reporting, parse_pipeline
 
 
@@ -32,7 +34,9 @@ def connector_problems(pipeline: Pipeline, registry: ConnectorRegistry) -> list[
             add(f"source '{name}': unknown connector '{source.connector}' (known: {known})", where="sources")
             continue
         try:
-            cls(source=name, settings=source.settings)  # construction validates, does no I/O
+            connector = cls(source=name, settings=source.settings)  # construction validates, does no I/O
+            breaker_settings(connector, source.settings)  # and the keys every source shares
+            limit_settings(connector, source.settings)
         except FetchError as exc:
             add(str(exc), where=f"sources.{name}")
     for name, node in pipeline.nodes.items():

@@ -6,6 +6,12 @@ keeps the latest record per worker, so a worker that starts reads every
 peer's latest snapshot, including those of workers gone since (their
 observations fade with the half-life like any other).
 
+Beside it, under the key ``<worker id>/sources``, the worker publishes the
+current state of each source it has started
+(:class:`~streams.engine.source_states.WorkerSources`: concurrency limit, slots
+in use, breaker, sheds), which is the worker's own and not part of the shared
+history; readers keep each worker's latest in :attr:`StatsSync.peer_sources`.
+
 :class:`StatsSync` publishes this worker's snapshot every
 ``publish_interval_s`` and once more when it stops, and follows the topic:
 :meth:`StatsSync.start` returns once it has caught up, so the worker serves
@@ -35,8 +41,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
 from streams.engine.history.book import History
+from streams.engine.source_states import SourceState, WorkerSources
 from streams.kafka.topicreader import WholeTopic
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
@@ -48,6 +56,8 @@ __all__ = ["StatsOptions", "StatsSync", "default_worker_id", "stats_topic_spec"]
 
 log = logging.getLogger(__name__)
 Count = Callable[[str], None]
+SOURCES_KEY_SUFFIX = "/sources"
+"""``<worker id>/sources``: the key of a worker's source states."""
 _FOLLOW_POLL_MS = 1000
 
 
@@ -106,10 +116,14 @@ class StatsSync:
         worker_id: str,
         options: StatsOptions | None = None,
         count: Count | None = None,
+        sources: Callable[[], list[SourceState]] | None = None,
     ) -> None:
         self.settings = settings
         self.history = history
         self.worker_id = worker_id
+        self.peer_sources: dict[str, WorkerSources] = {}
+        """Each other worker's latest source states, by worker id."""
+        self._sources = sources
         self.options = options or StatsOptions.from_settings(settings)
         self.state = SyncState.NEW
         self._producer = producer
@@ -186,6 +200,16 @@ class StatsSync:
         value = self._encode()
         try:
             await (await self._producer.send(self.options.topic, value, key=self.worker_id.encode()))
+            if self._sources is not None:
+                states = WorkerSources(
+                    worker=self.worker_id, at_s=self.history.clock(), sources=self._sources()
+                )
+                key = f"{self.worker_id}{SOURCES_KEY_SUFFIX}".encode()
+                await (
+                    await self._producer.send(
+                        self.options.topic, states.model_dump_json(by_alias=True).encode(), key=key
+                    )
+                )
         except KafkaError as exc:
             self._count("stats.publish_failed")
             log.warning(
@@ -259,6 +283,9 @@ class StatsSync:
         """Merge one record's snapshot; True when a peer's snapshot was taken."""
         where = f"{self.options.topic}[0]@{offset}"
         worker = (key or b"").decode("utf-8", "replace")
+        if worker.endswith(SOURCES_KEY_SUFFIX):
+            self._apply_sources(worker.removesuffix(SOURCES_KEY_SUFFIX), value, where=where)
+            return False
         if not worker or worker == self.worker_id:
             return False
         if value is None:
@@ -279,3 +306,18 @@ class StatsSync:
             log.warning("%s: stats of %s ignored: %s", where, worker, exc)
             return False
         return taken
+
+    def _apply_sources(self, worker: str, value: bytes | None, *, where: str) -> None:
+        if not worker or worker == self.worker_id:
+            return
+        if value is None:
+            self.peer_sources.pop(worker, None)
+            return
+        try:
+            states = WorkerSources.model_validate_json(value)
+        except ValidationError as exc:
+            self._count("stats.rejected")
+            log.warning("%s: source states of %s ignored: %s", where, worker, exc.errors()[0]["msg"])
+            return
+        if self.history.clock() - states.at_s <= self.options.max_age_s:
+            self.peer_sources[worker] = states

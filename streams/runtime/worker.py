@@ -136,6 +136,7 @@ class Worker:
             producer=stats_producer,
             worker_id=self.worker_id,
             options=stats_options,
+            sources=sources.states,
         )
         jobs: list[asyncio.Future[Any]] = []
         commits: asyncio.Future[None] | None = None

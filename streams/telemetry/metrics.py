@@ -32,6 +32,12 @@ dead_letters = _meter.create_counter(
 config_changes = _meter.create_counter(
     "graphfetch.config.changes", description="Config versions activated, removed or rejected."
 )
+sheds = _meter.create_counter(
+    "graphfetch.source.sheds",
+    description="Fetches shed by a source's adaptive concurrency limit: no slot in time for their deadline.",
+)
+
+SOURCE_LIMIT = "graphfetch.source.concurrency_limit"
 
 Gauge = Callable[[], Iterable[tuple[float, dict[str, str]]]]
 _gauges: dict[str, list[Gauge]] = {}
@@ -50,6 +56,10 @@ for _name, _description in (
     ("graphfetch.requests.in_flight", "Requests this worker's aggregator is tracking."),
     ("graphfetch.tasks.in_flight", "Fetches this worker's connector agent is running."),
     ("graphfetch.consumer.lag", "Records behind the high watermark, per topic and partition."),
+    (
+        SOURCE_LIMIT,
+        "Attempts each started source may have in flight now (its adaptive limit, or the fixed one).",
+    ),
 ):
     _meter.create_observable_gauge(_name, callbacks=[_observe(_name)], description=_description)
 

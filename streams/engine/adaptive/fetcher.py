@@ -9,6 +9,9 @@ Order of a fetch, each step explained in the outcome's notes when it acts:
 5. **coalescing**: identical in-flight fetches of one source share the call.
 
 Every attempt's latency and success feed the worker's :class:`~streams.engine.history.History`.
+What the source's concurrency limit decides during the call (a change of its adaptive limit, a
+shed) joins the notes in the words of its event, and a shed is counted
+(``graphfetch.source.sheds``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from streams.engine.cache import CacheBackend, FetchCache, cache_key, open_cache
 from streams.engine.history import History, HistoryKey
 from streams.engine.outcomes import AttemptObserver, failed_outcome, fetched_outcome, retry_policy
 from streams.settings import Settings
+from streams.telemetry import metrics
 
 ESTIMATES_TTL_S = 1.0
 MAX_MEMO = 4096
@@ -153,7 +157,7 @@ class AdaptiveFetcher:
         if after_ms is not None:
             hedge = HedgePlan(after_ms=after_ms, budget=self._budget(source_ident, policy.hedge_budget))
 
-        record = self._recorder(task, observer)
+        record = self._recorder(task, observer, notes)
         deadline = time.monotonic() + remaining_ms / 1000.0
 
         async def call() -> FetchOutcome:
@@ -189,8 +193,9 @@ class AdaptiveFetcher:
         if not stored:
             notes.append(f"not cached: the {cache.store} cache is unavailable")
 
-    def _recorder(self, task: Task, observer: AttemptObserver | None) -> AttemptObserver:
-        """Feed each finished attempt into the history, then pass the event on."""
+    def _recorder(self, task: Task, observer: AttemptObserver | None, notes: list[str]) -> AttemptObserver:
+        """Feed each finished attempt into the history, and the concurrency limit's decisions into
+        ``notes``, then pass the event on."""
         history = self.history
 
         def record(event: AttemptEvent) -> None:
@@ -202,6 +207,10 @@ class AdaptiveFetcher:
                     latency_ms=event.latency_ms,
                     ok=event.kind == "succeeded",
                 )
+            elif event.kind in ("shed", "limit_changed") and event.message:
+                notes.append(event.message)
+                if event.kind == "shed":
+                    metrics.sheds.add(1, {"graphfetch.source": task.source})
             if observer is not None:
                 observer(event)
 

@@ -87,13 +87,16 @@ def one_node(
     adaptive: Mapping[str, Any] | None = None,
     node_adaptive: Mapping[str, Any] | None = None,
     cache: Mapping[str, Any] | None = None,
+    limits: Mapping[str, Any] | None = None,
 ) -> Pipeline:
-    """``customer`` = ``GET /crm/customers/{keys.customer_id}``, no retries, output field ``name``."""
+    """``customer`` = ``GET /crm/customers/{keys.customer_id}``, no retries, output field ``name``;
+    ``limits`` are the ``crm`` source's."""
     node: dict[str, Any] = {"source": "crm", "request": {"path": "/customers/{keys.customer_id}"}}
     if node_adaptive is not None:
         node["adaptive"] = dict(node_adaptive)
     if cache is not None:
         node["cache"] = dict(cache)
+    source = {} if limits is None else {"limits": dict(limits)}
     document = {
         "pipeline": name,
         "output": {"topic": "adaptive.test", "key": "keys.customer_id"},
@@ -103,7 +106,7 @@ def one_node(
             "deadline_ms": 5000,
             "adaptive": dict(adaptive or {}),
         },
-        "sources": {"crm": {"connector": "http", "base_url": f"{upstreams.url}/crm"}},
+        "sources": {"crm": {"connector": "http", "base_url": f"{upstreams.url}/crm", **source}},
         "nodes": {"customer": node},
         "fields": {"name": "customer.name"},
     }

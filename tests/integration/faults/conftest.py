@@ -19,7 +19,7 @@ from devkit.bench.workloads import UPSTREAM_LATENCY_MS
 from devkit.chaos.figures import ScenarioFigures
 from devkit.chaos.runner import Durations, run_scenario
 from devkit.chaos.scenarios import SCENARIOS
-from devkit.chaos.upstream import UpstreamControl
+from devkit.demo.control_client import DemoControl
 from devkit.deployment.upstreams import DemoUpstreams
 
 RATE = 15.0
@@ -51,7 +51,7 @@ def run(demo: DemoUpstreams, tmp_path: Path) -> Run:
     async def run_named(name: str, *, rate: float = RATE, **durations: float) -> ScenarioFigures:
         figures = await run_scenario(
             SCENARIOS[name],
-            upstreams=UpstreamControl(demo.url),
+            upstreams=DemoControl(demo.url),
             upstream_env=demo.env(),
             workdir=tmp_path,
             rate=rate,

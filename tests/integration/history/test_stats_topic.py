@@ -13,7 +13,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from connectors import ResilientSource
+from connectors.null import NullConnector
 from streams.engine.history import History, HistoryKey
+from streams.engine.source_states import source_state
 from streams.kafka.factory import make_producer
 from streams.runtime.statstopic import StatsOptions, StatsSync
 from streams.settings import Settings
@@ -214,3 +217,36 @@ async def test_a_snapshot_too_large_for_one_message_keeps_the_most_recent_keys(
     assert 0 < len(known) < 41
     assert HistoryKey.node("p", "n39") in known  # the most recently observed survive
     assert HistoryKey.node("p", "n0") not in known
+
+
+async def test_each_workers_source_states_reach_a_reader_beside_its_history(
+    settings: Settings, options: StatsOptions, producer: AIOKafkaProducer
+) -> None:
+    crm = ResilientSource.from_settings(
+        NullConnector(source="crm", settings={}), {"limits": {"initial_limit": 6, "max_concurrency": 16}}
+    )
+    history = History()
+    observe(history, 40.0, n=30)
+    counts: Counter[str] = Counter()
+    async with StatsSync(
+        settings,
+        history,
+        producer=producer,
+        worker_id="worker-a",
+        options=options,
+        sources=lambda: [source_state("ident-crm", crm)],
+    ):
+        pass  # stop() publishes a last snapshot and the source states
+
+    reader = StatsSync(
+        settings, History(), producer=None, worker_id="explain", options=options, count=counts.update
+    )
+    async with reader:
+        assert reader.history.peers() == ["worker-a"], "the source states are not taken for a history"
+        assert reader.history.count(NODE) == pytest.approx(30, rel=0.01)
+        published = reader.peer_sources["worker-a"]
+    [state] = published.sources
+    assert (state.source, state.id, state.connector) == ("crm", "ident-crm", "null")
+    assert (state.limit, state.adaptive, state.max_concurrency, state.breaker) == (6, True, 16, "closed")
+    assert (state.in_flight, state.waiting, state.shed) == (0, 0, 0)
+    assert counts["stats.rejected"] == 0

@@ -12,6 +12,7 @@ other decision can be taken, so the expectation is exact.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devkit.demo.server import DemoServer
-from devkit.demo.server_settings import DemoSettings
+from devkit.demo.server_settings import DemoSettings, FaultSettings
 from planner import Profile, parse_pipeline
 from streams.engine.inprocess import InProcessEngine
 from streams.kafka.factory import make_producer
@@ -34,6 +35,7 @@ from streams.kafka.topicreader import TopicCollector
 from streams.liveconfig.catalog import load_catalog
 from streams.settings import Settings
 from streams.telemetry import tracing
+from tests.support.waiting import until
 from tests.support.workers import running_worker
 
 pytestmark = pytest.mark.integration
@@ -185,3 +187,53 @@ async def test_in_process_request_is_one_trace_with_decisions_on_its_fetch_spans
     assert _decisions(_fetch_span(finished, second, "customer")) == [hit]
     assert _decisions(_fetch_span(finished, first, "customer")) == []
     assert _decisions(_fetch_span(finished, second, "tickets")) == []
+
+
+async def test_a_change_of_the_concurrency_limit_and_a_shed_are_decision_events_in_their_words(
+    spans: InMemorySpanExporter,
+) -> None:
+    """``crm`` answers in 100 ms; its limit starts at 1 (ceiling 2). Ten requests one after another
+    fill a window near the no-load latency: the limit rises to 2, a note on the fetch that closed
+    the window and an event on its span. Then two requests hold both slots and a third, with
+    150 ms to live, is shed (the source takes 100 ms): its profile's error and its fetch span's
+    decision event say so in the same words."""
+    faults = {"crm": FaultSettings(latency_ms=100)}
+    async with DemoServer(DemoSettings(port=0, db_url=None, faults=faults)) as demo:
+        document = _document(demo.url, "unused")
+        document["sources"]["crm"]["limits"] = {"max_concurrency": 2, "initial_limit": 1}
+        document["nodes"] = {
+            "customer": {"source": "crm", "request": {"path": "/customers/{keys.customer_id}"}}
+        }
+        document["fields"] = {"name": "customer.name"}
+        pipeline = parse_pipeline(yaml.safe_dump(document), file=f"{PIPELINE}.yaml")
+        async with InProcessEngine() as engine:
+            source = await engine.sources.get("crm", pipeline.nodes["customer"].source)
+
+            async def ask(i: int, deadline_ms: float = 5_000.0) -> Profile:
+                emission = await engine.execute(
+                    pipeline,
+                    keys={"customer_id": f"C{i:05d}"},
+                    deadline_ms=deadline_ms,
+                    request_id=f"limit-{i}",
+                )
+                return emission.profile
+
+            warm = [await ask(i) for i in range(10)]
+            assert source.limit == 2
+            holders = [asyncio.create_task(ask(i)) for i in (100, 101)]
+            await until(lambda: source.in_flight == 2, timeout_s=10.0, what="both slots taken")
+            shed = await ask(102, deadline_ms=150.0)
+            await asyncio.gather(*holders)
+    finished = list(spans.get_finished_spans())
+
+    [raised] = [p for p in warm if p.lineage["name"].notes]
+    [note] = raised.lineage["name"].notes
+    print(f"\n{note}")
+    assert note.startswith("concurrency limit of crm raised 1 -> 2: median latency ")
+    assert _decisions(_fetch_span(finished, raised, "customer")) == [note]
+
+    error = shed.errors["customer"]
+    print(error.message)
+    assert error.kind == "shed"
+    assert error.message.startswith("source 'crm': shed after waiting ")
+    assert _decisions(_fetch_span(finished, shed, "customer")) == [error.message]

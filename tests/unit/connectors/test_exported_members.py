@@ -7,6 +7,7 @@ def test_all_is_sorted_and_pinned() -> None:
     assert connectors.__all__ == [
         "FETCH_ERROR_KINDS",
         "GENERIC_SETTINGS",
+        "AdaptiveLimit",
         "AttemptEvent",
         "BadResponse",
         "BreakerSettings",
@@ -25,6 +26,7 @@ def test_all_is_sorted_and_pinned() -> None:
         "HedgePlan",
         "InvalidRequest",
         "LimitSettings",
+        "LoadShed",
         "NotFound",
         "RateLimited",
         "ResilientSource",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from connectors import (
     FetchError,
     FetchTimeout,
     InvalidRequest,
+    LoadShed,
     NotFound,
     RateLimited,
     ResilientSource,
@@ -266,10 +268,11 @@ async def test_concurrency_limit_bounds_attempts_in_flight() -> None:
     assert source.in_flight == 0
 
 
-async def test_queue_wait_is_bounded_by_the_deadline() -> None:
+async def test_a_fixed_limit_bounds_the_queue_wait_by_the_deadline() -> None:
     connector = ScriptedConnector(["wait"])
     await connector.start()
-    source = ResilientSource.from_settings(connector, {"limits": {"max_concurrency": 1}})
+    source = ResilientSource.from_settings(connector, {"limits": {"max_concurrency": 1, "adaptive": False}})
+    assert source.admission is None
     holder = asyncio.create_task(source.call({}, timeout_ms=5000, retry=RetryPolicy(retries=0)))
     await connector.wait_in_flight(1)
     with pytest.raises(FetchTimeout, match="free slot") as caught:
@@ -279,6 +282,107 @@ async def test_queue_wait_is_bounded_by_the_deadline() -> None:
     await holder
 
 
+async def test_an_adaptive_limit_sheds_a_waiter_whose_deadline_passes_without_counting_it() -> None:
+    connector = ScriptedConnector(["wait"])
+    await connector.start()
+    source = ResilientSource.from_settings(
+        connector, {"limits": {"max_concurrency": 1}, "breaker": {"failure_threshold": 1}}
+    )
+    holder = asyncio.create_task(source.call({}, timeout_ms=5000, retry=RetryPolicy(retries=0)))
+    await connector.wait_in_flight(1)
+    events: list[AttemptEvent] = []
+    deadline = time.monotonic() + 0.05
+    with pytest.raises(LoadShed, match="shed after waiting") as caught:
+        await source.call({}, timeout_ms=5000, retry=NO_JITTER, deadline=deadline, observer=events.append)
+    assert caught.value.attempts == 0, "shed before any attempt, and not retried"
+    assert caught.value.kind == "shed"
+    assert not caught.value.retriable
+    assert [e.kind for e in events] == ["shed"]
+    assert events[0].message == str(caught.value)
+    assert source.breaker.state is BreakerState.CLOSED
+    assert connector.calls == 1
+    connector.release.set()
+    await holder
+
+
+async def hanging_round(adaptive: bool) -> ResilientSource:
+    """Four attempts at once on a source that never answers, each timing out after 20 ms."""
+    connector = ScriptedConnector(["wait"])
+    await connector.start()
+    limits = {"max_concurrency": 4, "initial_limit": 4, "adaptive": adaptive}
+    source = ResilientSource.from_settings(connector, {"limits": limits, "breaker": {"failure_threshold": 3}})
+    calls = [source.call({}, timeout_ms=20, retry=RetryPolicy(retries=0)) for _ in range(4)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, FetchTimeout) for r in results)
+    return source
+
+
+async def test_timeouts_of_attempts_admitted_before_a_cut_do_not_open_the_breaker() -> None:
+    fixed = await hanging_round(adaptive=False)
+    assert fixed.breaker.state is BreakerState.OPEN, "four timeouts in a row open it at a fixed limit"
+
+    adaptive = await hanging_round(adaptive=True)
+    # The 1st attempt (1 of 4 in flight: the source not busy) and the 2nd (busy: it cuts the limit)
+    # count; the 3rd and 4th were admitted under the limit just cut: graphfetch's overload.
+    assert adaptive.limit == 3
+    assert adaptive.breaker.consecutive_failures == 2
+    assert adaptive.breaker.state is BreakerState.CLOSED
+
+
+async def test_a_change_of_the_limit_is_an_event_in_words() -> None:
+    connector = ScriptedConnector(["wait"])
+    await connector.start()
+    source = ResilientSource.from_settings(connector, {"limits": {"max_concurrency": 2}})
+    events: list[AttemptEvent] = []
+    calls = [
+        source.call({}, timeout_ms=20, retry=RetryPolicy(retries=0), observer=events.append) for _ in range(2)
+    ]
+    await asyncio.gather(*calls, return_exceptions=True)
+    changes = [e.message or "" for e in events if e.kind == "limit_changed"]
+    assert len(changes) == 1
+    assert re.fullmatch(
+        r"concurrency limit of scripted lowered 2 -> 1: an attempt timed out after \d+ ms", changes[0]
+    )
+    assert source.limit == 1
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+async def test_a_timeout_cut_short_by_the_deadline_counts_neither_for_the_breaker_nor_the_limit(
+    adaptive: bool,
+) -> None:
+    connector = ScriptedConnector(["wait"])
+    await connector.start()
+    source = ResilientSource.from_settings(
+        connector,
+        {"limits": {"max_concurrency": 1, "adaptive": adaptive}, "breaker": {"failure_threshold": 1}},
+    )
+    with pytest.raises(FetchTimeout):
+        await source.call(
+            {}, timeout_ms=5_000, retry=RetryPolicy(retries=0), deadline=time.monotonic() + 0.02
+        )
+    assert source.breaker.state is BreakerState.CLOSED, "the request ran out of time, not the source"
+    assert source.limit == 1
+    if source.admission is not None:
+        assert source.admission.limit.epoch == 0
+
+
+async def test_limit_settings_default_to_adaptive_from_four_up_to_the_ceiling() -> None:
+    source = ResilientSource.from_settings(ScriptedConnector([]), {})
+    assert source.admission is not None
+    assert (source.limit, source.max_concurrency) == (4, 32)
+    assert (source.admission.limit.tolerance, source.admission.limit.backoff_ratio) == (1.5, 0.9)
+    small = ResilientSource.from_settings(ScriptedConnector([]), {"limits": {"max_concurrency": 3}})
+    assert small.limit == 3
+    tuned = ResilientSource.from_settings(
+        ScriptedConnector([]),
+        {"limits": {"initial_limit": 10, "tolerance": 2, "backoff_ratio": 0.5}},
+    )
+    assert tuned.admission is not None
+    assert (tuned.limit, tuned.admission.limit.tolerance, tuned.admission.limit.backoff_ratio) == (10, 2, 0.5)
+    fixed = ResilientSource.from_settings(ScriptedConnector([]), {"limits": {"adaptive": False}})
+    assert (fixed.admission, fixed.limit) == (None, 32)
+
+
 @pytest.mark.parametrize(
     ("settings", "field"),
     [
@@ -286,6 +390,9 @@ async def test_queue_wait_is_bounded_by_the_deadline() -> None:
         ({"breaker": {"reset_timeout_s": -1}}, "breaker.reset_timeout_s"),
         ({"breaker": {"typo": 1}}, "breaker.typo"),
         ({"limits": {"max_concurrency": 0}}, "limits.max_concurrency"),
+        ({"limits": {"max_concurrency": 4, "initial_limit": 5}}, "initial_limit .5. cannot be more than"),
+        ({"limits": {"tolerance": 1}}, "limits.tolerance"),
+        ({"limits": {"backoff_ratio": 1}}, "limits.backoff_ratio"),
     ],
 )
 async def test_bad_breaker_or_limit_settings_name_source_and_field(

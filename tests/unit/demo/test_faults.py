@@ -102,6 +102,14 @@ def test_decisions_follow_the_knobs() -> None:
     assert 10 <= decision.delay_ms <= 20
 
 
+def test_beyond_its_capacity_a_service_slows_every_call_in_proportion() -> None:
+    injector = FaultInjector(DemoSettings(faults={"crm": FaultSettings(latency_ms=40, capacity=4)}))
+    assert [injector.decide("crm", in_flight=n).delay_ms for n in (1, 4, 5, 8, 12)] == [40, 40, 50, 80, 120]
+    assert injector.decide("orders", in_flight=100).delay_ms == 0, "no capacity: unlimited"
+    with pytest.raises(ValidationError):
+        FaultSettings(capacity=0)
+
+
 def test_stats_track_calls_errors_and_peak_concurrency() -> None:
     book = StatsBook()
     for _ in range(3):
@@ -113,3 +121,4 @@ def test_stats_track_calls_errors_and_peak_concurrency() -> None:
     assert book.snapshot()["crm"] == {"calls": 0, "errors": 0, "in_flight": 1, "max_in_flight": 1}
     book.leave("crm", failed=False)
     assert book.snapshot()["crm"]["in_flight"] == 0
+    assert book.in_flight("crm") == 0

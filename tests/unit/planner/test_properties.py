@@ -37,6 +37,7 @@ from planner import (
     parse_pipeline,
     plan_request,
 )
+from planner.state import OUT_OF_TIME
 
 PROPERTY_SETTINGS = settings(
     max_examples=100,
@@ -251,7 +252,7 @@ def test_state_machine_always_finishes_with_a_consistent_status(
     profile = state.emission.profile
     assert all(state.node_state(n).terminal for n in plan.nodes)
     required_failed = any(
-        error.kind != "deadline" and not pipeline.nodes[name].optional
+        error.kind not in OUT_OF_TIME and not pipeline.nodes[name].optional
         for name, error in profile.errors.items()
         if name in pipeline.nodes
     )

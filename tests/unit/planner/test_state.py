@@ -239,6 +239,33 @@ def test_required_failure_fails_the_request_and_its_dependents(customer360: Pipe
     assert profile.data == {"open_tickets": 2}
 
 
+def test_a_shed_required_node_leaves_a_partial_profile_and_its_dependents_out_of_time(
+    customer360: Pipeline,
+) -> None:
+    state = _state(customer360)
+    state.start(T0)
+    state.apply(_failed("customer", "shed", "shed after waiting 80 ms for a slot"), T0 + 80)
+    step = state.apply(_ok("tickets"), T0 + 90)
+    assert step.emission is not None
+    profile = step.emission.profile
+    assert profile.status == "partial"
+    assert profile.errors["customer"].kind == "shed"
+    assert profile.errors["orders"].kind == "deadline"
+    assert profile.errors["orders"].message == "not run: dependency 'customer' ran out of time"
+
+
+def test_a_dependency_failed_for_a_reason_of_its_own_outweighs_one_out_of_time(
+    customer360: Pipeline,
+) -> None:
+    state = _state(customer360, fields=["orders", "credit_score"])
+    state.start(T0)
+    state.apply(_ok("customer"), T0 + 10)
+    state.apply(_failed("credit", "shed", "shed"), T0 + 20)
+    state.apply(_failed("orders", "rejected", "HTTP 400"), T0 + 30)
+    assert state.emission is not None
+    assert state.emission.profile.status == "failed"
+
+
 def test_null_value_in_a_request_template_fails_that_node(customer360: Pipeline) -> None:
     state = _state(customer360, fields=["orders"])
     state.start(T0)

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devkit.chaos import guarantees
+from devkit.chaos.command import worker_settings
 from devkit.chaos.figures import ScenarioFigures, summarise
 from devkit.chaos.guarantees import Guarantee, allowed_duplicates, broker_for
 from streams.cli.main import app
@@ -148,3 +149,22 @@ def test_a_request_answered_just_before_a_crash_may_be_answered_again_one_answer
     assert at_least_once.within_guarantee
     assert exactly_once.duplicates_allowed == 0
     assert not exactly_once.within_guarantee
+
+
+@pytest.mark.parametrize(
+    "pair", ["SESSION_TIMEOUT_MS=10000", "GRAPHFETCH_SESSION_TIMEOUT_MS", "GRAPHFETCH_=1"]
+)
+def test_chaos_refuses_a_worker_setting_that_is_not_graphfetch_name_value(pair: str) -> None:
+    result = CliRunner().invoke(
+        app, ["chaos", "--broker", "tansu", "--worker-env", pair], env={"COLUMNS": "200"}
+    )
+
+    assert result.exit_code == 2
+    assert f"'{pair}' is not GRAPHFETCH_NAME=VALUE" in result.output
+
+
+def test_worker_settings_keep_the_value_whole() -> None:
+    assert worker_settings(["GRAPHFETCH_A=1", "GRAPHFETCH_DSN=x=y"]) == {
+        "GRAPHFETCH_A": "1",
+        "GRAPHFETCH_DSN": "x=y",
+    }

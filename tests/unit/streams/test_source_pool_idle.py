@@ -46,12 +46,13 @@ async def test_a_source_with_an_attempt_in_flight_is_not_closed() -> None:
     clock = Clock()
     pool = SourcePool(idle_close_s=60.0, clock=clock)
     busy = await pool.get("api", Source(connector="http", base_url="http://127.0.0.1:1"))
+    assert busy.admission is not None
     try:
-        await busy._acquire_slot(None)  # an attempt holds a slot, as during a slow call
+        assert busy.admission.try_acquire() is not None  # an attempt holds a slot, as during a slow call
         clock.now += 120.0
         await pool.get("other", Source(connector="http", base_url="http://127.0.0.1:2"))
         await asyncio.sleep(0)
         assert busy.connector.state is ConnectorState.STARTED
-        busy._release_slot()
+        busy.admission.release()
     finally:
         await pool.close()
