@@ -20,6 +20,7 @@ import enum
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 
 from aiokafka.errors import KafkaError
 
@@ -29,6 +30,7 @@ from streams.console.groups import GroupInspector
 from streams.console.pipelines import ConfigReader, PipelineCatalog
 from streams.console.profiles import ProfileBook, ProfileReader
 from streams.engine.history import History
+from streams.engine.source_states import WorkerSources
 from streams.kafka.topicreader import TopicReader
 from streams.kafka.topics import describe_partitions, ensure_topics
 from streams.liveconfig.configtopic import config_topic_spec
@@ -70,6 +72,11 @@ class ClusterView:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.stop()
+
+    @property
+    def source_states(self) -> Mapping[str, WorkerSources]:
+        """Each worker's latest source states (breaker, limit, slots), as read from the stats topic."""
+        return self._stats.peer_sources
 
     def problems(self) -> list[str]:
         """Readers that stopped on an error (their view is no longer updated), in words."""

@@ -1,6 +1,6 @@
 """Live health, from what the cluster publishes: history sketches and recent profiles.
 
-Two sources, both on Kafka:
+Three sources, all on Kafka:
 
 * the workers' shared history (``graphfetch.stats``, every
   ``GRAPHFETCH_STATS_INTERVAL_S``): latency quantiles of successful fetches and
@@ -9,20 +9,23 @@ Two sources, both on Kafka:
   statuses, and per node what its lineage and errors say (timeouts, breaker
   refusals, hedges, cache hits, shared fetches).
 
-A source's breaker state and in-flight count live only in its worker's
-metrics, which are not on any topic: the console shows the breaker's refusals
-seen in profiles and the source's configured concurrency limit instead.
+* each worker's source states, published beside its history
+  (:mod:`streams.console.sources_now`): breaker state, current concurrency
+  limit, fetches in flight and waiting, sheds.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from planner import Pipeline, Profile
 from streams.console.profiles import ProfileBook
+from streams.console.sources_now import SourceNow, sources_now
 from streams.engine.history import History, HistoryKey
+from streams.engine.source_states import WorkerSources
 
 NONE = "\u2013"  # an en dash: no figure
 WINDOW_S = 60.0
@@ -73,6 +76,8 @@ class Row:
     figures: Figures
     activity: Activity
     max_concurrency: int | None = None
+    now: SourceNow | None = None
+    """Sources only: what the workers last published (None: no worker published it recently)."""
 
 
 @dataclass(kw_only=True)
@@ -119,8 +124,19 @@ def share(part: int, whole: int) -> str:
 
 def cells_of(row: Row) -> dict[str, str]:
     """A row's displayed figures by column name (the page and the live updates use the same text)."""
-    f, a = row.figures, row.activity
+    f, a, now = row.figures, row.activity, row.now
+    state = {}
+    if row.max_concurrency is not None:  # a source
+        state = {
+            "state": NONE if now is None else now.breaker,
+            "limit": f"{NONE} / {row.max_concurrency}"
+            if now is None
+            else f"{now.limit} / {now.max_concurrency}" + (" adaptive" if now.adaptive else ""),
+            "in-flight": NONE if now is None else f"{now.in_flight} + {now.waiting} waiting",
+            "shed": NONE if now is None else str(now.shed),
+        }
     return {
+        **state,
         "p50": ms(f.p50),
         "p95": ms(f.p95),
         "p99": ms(f.p99),
@@ -128,7 +144,7 @@ def cells_of(row: Row) -> dict[str, str]:
         "samples": f"{f.samples:.0f}",
         "fetches": str(a.fetches),
         "timeouts": share(a.timeouts, a.fetches),
-        "breaker": str(a.breaker_refusals),
+        "refused": str(a.breaker_refusals),
         "hedged": str(a.hedged),
         "cache": share(a.cache_hits, a.fetches),
         "shared": str(a.shared),
@@ -171,10 +187,17 @@ def _activity_per_node(
 
 
 def health_report(
-    *, book: ProfileBook, history: History, pipelines: list[Pipeline], now_ms: float
+    *,
+    book: ProfileBook,
+    history: History,
+    pipelines: list[Pipeline],
+    now_ms: float,
+    states: Mapping[str, WorkerSources] | None = None,
+    states_max_age_s: float = WINDOW_S,
 ) -> HealthReport:
     """Every node and source of the served pipelines, with history's figures and the last minute's."""
     per_node, recent = _activity_per_node(book, now_ms - WINDOW_S * 1000)
+    published = sources_now(states or {}, now_s=now_ms / 1000, max_age_s=states_max_age_s)
     rate_from = now_ms - RATE_WINDOW_S * 1000
     report = HealthReport(
         now_ms=now_ms,
@@ -207,6 +230,7 @@ def health_report(
                     figures=figures(history, HistoryKey.source(pipeline.name, source_name)),
                     activity=per_source.get(source_name, Activity()),
                     max_concurrency=int(limits.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)),
+                    now=published.get(source_name),
                 )
             )
     return report

@@ -22,7 +22,12 @@ PUSH_INTERVAL_S = 1.0
 def _report(request: Request) -> HealthReport:
     view = view_of(request)
     return health_report(
-        book=view.profiles, history=view.history, pipelines=view.served(), now_ms=time.time() * 1000
+        book=view.profiles,
+        history=view.history,
+        pipelines=view.served(),
+        now_ms=time.time() * 1000,
+        states=view.source_states,
+        states_max_age_s=max(WINDOW_S, 3 * view.settings.stats_interval_s),
     )
 
 

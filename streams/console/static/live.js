@@ -16,6 +16,7 @@
         var element = document.getElementById(id);
         if (element && element.textContent !== cells[id]) {
           element.textContent = cells[id];
+          element.setAttribute("data-value", cells[id]);
           element.classList.remove("changed");
           void element.offsetWidth;
           element.classList.add("changed");

@@ -20,7 +20,7 @@ from playwright.async_api import expect
 
 from planner import parse_pipeline
 from streams.liveconfig.configtopic import ActiveRecord, VersionRecord, now_iso, publish_records
-from tests.integration.runtime.conftest import PIPELINE, Runtime
+from tests.integration.runtime.conftest import PIPELINE, Runtime, Upstreams
 
 from .conftest import TOKEN, Tab
 
@@ -74,6 +74,23 @@ async def test_a_live_figure_changes_while_requests_flow(tab: Tab, deployment: R
         timeout=WAIT_S * 1000,
     )
     assert await tab.page.evaluate("window.sameDocument === true"), "the page was reloaded, not updated"
+    assert tab.errors.messages == []
+
+
+async def test_a_source_down_shows_its_breaker_open_on_the_health_page(
+    tab: Tab, deployment: Runtime, upstreams: Upstreams
+) -> None:
+    await tab.open("/health")
+    await expect(tab.page.locator("#live-status")).to_have_text("live")
+    state = "#source-customer360-support-state"  # support serves tickets, an optional node
+    await expect(tab.page.locator(state)).to_have_text("closed", timeout=WAIT_S * 1000)
+    upstreams.set_faults("support", down=True)
+    ids = [await _request(deployment, f"C{i:05d}") for i in range(20, 30)]
+    await deployment.wait_for_profiles(ids, timeout_s=WAIT_S)
+    # The worker publishes its sources' states beside its history, every stats interval.
+    await expect(tab.page.locator(state)).to_have_text(
+        re.compile(r"^(open|half_open)"), timeout=WAIT_S * 1000
+    )
     assert tab.errors.messages == []
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from planner import Pipeline
-from streams.console.health import health_report
+from streams.console.health import NONE, cells_of, health_report
 from streams.console.profiles import ProfileBook, epoch_ms
 from streams.engine.history import History
+from streams.engine.source_states import SourceState, WorkerSources
 
 from .conftest import entry, lineage
 
@@ -67,3 +70,48 @@ def test_history_figures_appear_per_node_and_source(customer360: Pipeline) -> No
     cells = report.as_json()
     assert cells["node-customer360-customer-samples"] == "3"
     assert cells["source-customer360-crm-errors"] == "0.0%"
+
+
+def _state(*, limit: int, in_flight: int, breaker: Literal["closed", "open", "half_open"]) -> SourceState:
+    return SourceState(
+        source="crm",
+        id="crm-1",
+        connector="http",
+        limit=limit,
+        adaptive=True,
+        max_concurrency=32,
+        in_flight=in_flight,
+        waiting=1,
+        shed=2,
+        breaker=breaker,
+    )
+
+
+def test_the_workers_published_states_give_each_source_its_breaker_and_limit(customer360: Pipeline) -> None:
+    now_s = epoch_ms(NOW) / 1000
+    states = {
+        "w1": WorkerSources(
+            worker="w1", at_s=now_s - 2, sources=[_state(limit=8, in_flight=3, breaker="open")]
+        ),
+        "w2": WorkerSources(
+            worker="w2", at_s=now_s - 2, sources=[_state(limit=32, in_flight=1, breaker="closed")]
+        ),
+        "gone": WorkerSources(
+            worker="gone", at_s=now_s - 3600, sources=[_state(limit=1, in_flight=9, breaker="open")]
+        ),
+    }
+    report = health_report(
+        book=ProfileBook(max_profiles=10),
+        history=History(),
+        pipelines=[customer360],
+        now_ms=epoch_ms(NOW),
+        states=states,
+        states_max_age_s=60,
+    )
+    crm = cells_of(next(row for row in report.sources if row.name == "crm"))
+    assert crm["state"] == "open on 1 of 2"
+    assert crm["limit"] == "40 / 64 adaptive"
+    assert crm["in-flight"] == "4 + 2 waiting"
+    assert crm["shed"] == "4"
+    orders = cells_of(next(row for row in report.sources if row.name == "orders"))
+    assert orders["state"] == NONE  # no worker published it
