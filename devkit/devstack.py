@@ -3,7 +3,7 @@
 It starts a local broker unless a bootstrap is given (``--broker auto`` takes
 Apache Kafka where its jars and Java are installed, else Tansu, and says
 which), the demo upstream services and a worker with every role, prints where
-everything is, sends a few demo requests and prints their profiles. One Ctrl-C stops everything; nothing is left running.
+everything is (the operator console's URL too), sends a few demo requests and prints their profiles. One Ctrl-C stops everything; nothing is left running.
 
 The broker and the demo upstreams come from the harness the bench, chaos runs and
 tests share (:mod:`devkit.deployment`). Here the upstreams and the worker run in
@@ -44,6 +44,8 @@ class DevOptions:
     """The local broker to start; None when ``settings.bootstrap`` names a running one."""
     demo: bool
     echo: Callable[[str], None]
+    console: bool = True
+    """Serve ``graphfetch console`` too (on ``GRAPHFETCH_CONSOLE_PORT``)."""
 
 
 class DevStack:
@@ -73,9 +75,13 @@ class DevStack:
             )
             worker = Worker(settings, pipelines=opts.pipelines)
             worker_job = asyncio.ensure_future(worker.run())
+            console_stopping = asyncio.Event()
+            console_job: asyncio.Future[None] | None = None
             try:
                 await self._wait_ready(worker, worker_job)
                 self._announce(settings, demo.url, broker_note)
+                if opts.console:
+                    console_job = await self._start_console(settings, console_stopping)
                 if opts.demo:
                     await self._demo_requests(settings)
                 opts.echo("graphfetch dev is running; press Ctrl-C to stop.")
@@ -85,9 +91,43 @@ class DevStack:
                 )
                 stop.cancel()
             finally:
+                console_stopping.set()
+                if console_job is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await console_job
                 worker.stop()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_job
+
+    async def _start_console(
+        self, settings: Settings, stopping: asyncio.Event
+    ) -> asyncio.Future[None] | None:
+        """``graphfetch console`` in this loop; returns once it printed its URL (None without the extra)."""
+        try:
+            from streams.console import serve_console
+        except ModuleNotFoundError as exc:
+            self.options.echo(
+                f"console           not started ({exc.name} is not installed: pip install 'graphfetch[console]')"
+            )
+            return None
+        announced = asyncio.Event()
+
+        def announce(url: str) -> None:
+            self.options.echo(f"console           {url}")
+            announced.set()
+
+        for port in (settings.console_port, 0):  # a port in use: any free one, rather than no console
+            console_settings = settings.model_copy(update={"console_port": port})
+            job = asyncio.ensure_future(serve_console(console_settings, stopping=stopping, announce=announce))
+            ready = asyncio.ensure_future(announced.wait())
+            await asyncio.wait([ready, job], return_when=asyncio.FIRST_COMPLETED)
+            if not job.done():
+                return job
+            ready.cancel()
+            if port == 0 or not isinstance(job.exception(), OSError):
+                job.result()  # raises why the console could not start
+            log.warning("console: port %d is in use; serving on a free port", port)
+        return None
 
     async def _wait_ready(self, worker: Worker, job: asyncio.Future[None]) -> None:
         ready: asyncio.Future[Any] = asyncio.ensure_future(worker.ready.wait())

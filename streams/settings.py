@@ -137,6 +137,24 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(0, ge=0, le=65535, description="Serve /metrics on 127.0.0.1 (0: off).")
     metrics_host: str = Field("127.0.0.1", description="Interface of the Prometheus endpoint.")
 
+    console_host: str = Field("127.0.0.1", description="Interface `graphfetch console` listens on.")
+    console_port: int = Field(8780, ge=0, le=65535, description="Port of `graphfetch console` (0: any free).")
+    console_token: SecretStr | None = Field(
+        None,
+        description="Token the console asks for before a rollback, a re-submit or a tried request; "
+        "unset: the console is read-only.",
+    )
+    console_max_profiles: int = Field(
+        5_000, ge=10, le=1_000_000, description="Most recent profiles the console keeps and searches."
+    )
+    console_max_dead_letters: int = Field(
+        2_000, ge=10, le=1_000_000, description="Most recent dead letters the console keeps."
+    )
+    console_lookback_s: float = Field(
+        3600.0, gt=0, description="The console reads profiles and dead letters written this long ago on."
+    )
+    jaeger_url: str = Field("http://127.0.0.1:16686", description="Jaeger UI that trace links point to.")
+
     demo_port: int = Field(8700, ge=1, le=65535)
     demo_host: str = "127.0.0.1"
 
@@ -167,6 +185,10 @@ class Settings(BaseSettings):
     def deployment_env(self) -> dict[str, str]:
         """The ``GRAPHFETCH_*`` variables that make a worker process join this deployment."""
         return {f"GRAPHFETCH_{name.upper()}": str(getattr(self, name)) for name in _DEPLOYMENT_FIELDS}
+
+    def trace_url(self, trace_id: str) -> str:
+        """Where a trace is shown in Jaeger's UI."""
+        return f"{self.jaeger_url.rstrip('/')}/trace/{trace_id}"
 
     def tasks_topic(self, connector: str) -> str:
         return f"{self.tasks_topic_prefix}{connector}"

@@ -372,6 +372,53 @@ def request(
     raise typer.Exit(EXIT_STATUS[profile.status])
 
 
+CONSOLE_EXTRA = "pip install 'graphfetch[console]'"
+
+
+@app.command()
+def console(
+    port: Annotated[
+        int | None,
+        typer.Option("--port", "-p", help="Port (default: $GRAPHFETCH_CONSOLE_PORT, else 8780; 0: any)."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Interface (default: $GRAPHFETCH_CONSOLE_HOST, else 127.0.0.1)."),
+    ] = None,
+    bootstrap: BootstrapOption = None,
+    configs: ConfigsOption = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
+) -> None:
+    """Serve the operator console: pipelines, live health, profiles, the DLQ, workers; Ctrl-C stops it."""
+    try:
+        from streams.console import serve_console
+    except ModuleNotFoundError as exc:
+        raise fail(
+            f"graphfetch console needs the console extra ({exc.name} is not installed): {CONSOLE_EXTRA}"
+        ) from None
+    from streams.cli.service_runner import run_service, setup_logging
+
+    setup_logging(log_level)
+    settings = settings_from(bootstrap=bootstrap, configs=configs, console_port=port, console_host=host)
+    stopping = asyncio.Event()
+
+    def announce(url: str) -> None:
+        mode = "read-only" if settings.console_token is None else "changes need GRAPHFETCH_CONSOLE_TOKEN"
+        typer.echo(f"console           {url}  ({mode}; cluster {settings.bootstrap})", err=False)
+
+    from aiokafka.errors import KafkaError
+
+    try:
+        run_service(serve_console(settings, stopping=stopping, announce=announce), stopping.set)
+    except (KafkaError, TimeoutError) as exc:
+        raise fail(
+            f"graphfetch console cannot read the cluster at {settings.bootstrap} ({exc}): "
+            "check --bootstrap or GRAPHFETCH_BOOTSTRAP"
+        ) from None
+    except OSError as exc:
+        raise fail(str(exc)) from None
+
+
 @app.command()
 def dev(
     no_demo: Annotated[bool, typer.Option("--no-demo", help="Do not send the demo requests.")] = False,
@@ -382,8 +429,11 @@ def dev(
     broker: BrokerKindOption = BrokerKind.AUTO,
     configs: ConfigsOption = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING",
+    no_console: Annotated[
+        bool, typer.Option("--no-console", help="Do not serve the operator console.")
+    ] = False,
 ) -> None:
-    """Start a local broker, the demo upstreams and every worker role; Ctrl-C stops all."""
+    """Start a local broker, the demo upstreams, every worker role and the console; Ctrl-C stops all."""
     try:
         from devkit.brokers import BrokerError
         from devkit.demo.server import DemoServerError
@@ -407,6 +457,7 @@ def dev(
             broker=broker if bootstrap is None else None,
             demo=not no_demo,
             echo=typer.echo,
+            console=not no_console,
         )
     )
     try:
@@ -577,10 +628,7 @@ def chaos(ctx: typer.Context) -> None:
 
 
 def jaeger_url(trace_id: str) -> str:
-    import os
-
-    base = os.environ.get("GRAPHFETCH_JAEGER_URL", "http://127.0.0.1:16686")
-    return f"{base.rstrip('/')}/trace/{trace_id}"
+    return Settings().trace_url(trace_id)
 
 
 def main() -> None:

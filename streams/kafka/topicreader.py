@@ -163,16 +163,22 @@ class TopicReader(abc.ABC):
     """Reads every partition of a topic from the beginning, without a group, in the background;
     subclasses decide what to keep of each record in :meth:`_add`."""
 
-    def __init__(self, *, settings: Settings, topic: str, partitions: int) -> None:
+    def __init__(
+        self, *, settings: Settings, topic: str, partitions: int | None, since_ms: int | None = None
+    ) -> None:
+        """``partitions`` None: the broker's count; ``since_ms``: from each partition's first record
+        written then (see :class:`WholeTopic`)."""
         self.topic = topic
         self._settings = settings
         self._partitions = partitions
+        self._since_ms = since_ms
         self._changed = asyncio.Condition()
         self._reader: WholeTopic | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        reader = WholeTopic(self._settings, self.topic, partitions=range(self._partitions))
+        partitions = None if self._partitions is None else range(self._partitions)
+        reader = WholeTopic(self._settings, self.topic, partitions=partitions, since_ms=self._since_ms)
         await reader.__aenter__()
         self._reader = reader
         self._task = asyncio.create_task(self._read(reader), name=f"collect:{self.topic}")

@@ -127,6 +127,7 @@ class Worker:
             adaptive=adaptive,
             transactions=transactions,
             group_instance_id=self.worker_id if self.static_member else None,
+            worker_id=self.worker_id,
         )
         self.ctx = ctx
         self.stats = StatsSync(

@@ -63,6 +63,9 @@ class AgentContext:
     group_instance_id: str | None = None
     """The worker's stable id when its agents join their groups as static members (KIP-345): a
     restarted worker takes its partitions back without a rebalance. None: dynamic members."""
+    worker_id: str | None = None
+    """Names the agents' consumers (``client_id`` ``graphfetch-<worker id>-<role>``), so that a
+    group's members say which worker they are (``graphfetch console``, kafka-consumer-groups)."""
 
     def track_requests(self, in_flight: int) -> None:
         self.requests_in_flight = in_flight
@@ -167,7 +170,8 @@ class Agent(abc.ABC):
             raise RuntimeError(f"{self.role} agent already ran; create a new one")
         self.state = AgentState.RUNNING
         static = {"group_instance_id": self.ctx.group_instance_id} if self.ctx.group_instance_id else {}
-        consumer = make_consumer(self.settings, group_id=self.group_id(), **static)
+        named = {"client_id": f"graphfetch-{self.ctx.worker_id}-{self.role}"} if self.ctx.worker_id else {}
+        consumer = make_consumer(self.settings, group_id=self.group_id(), **static, **named)
         self.consumer = consumer
         consumer.subscribe(self.topics(), listener=_Listener(self))
         transactions = self.ctx.transactions

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -134,7 +136,7 @@ def _free_port() -> int:
 def test_dev_serves_the_demo_requests_on_either_broker_and_says_which(kind: str, tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GRAPHFETCH_", "OTEL_"))}
-    env |= {"GRAPHFETCH_DEMO_PORT": str(port), "OTEL_SDK_DISABLED": "true"}
+    env |= {"GRAPHFETCH_DEMO_PORT": str(port), "GRAPHFETCH_CONSOLE_PORT": "0", "OTEL_SDK_DISABLED": "true"}
     for service in ("crm", "orders", "support", "loyalty", "risk", "shipping"):
         env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{port}/{service}"
     process = subprocess.Popen(
@@ -146,12 +148,16 @@ def test_dev_serves_the_demo_requests_on_either_broker_and_says_which(kind: str,
         text=True,
     )
     lines: list[str] = []
+    console_page = None
     try:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
             if "graphfetch dev is running" in line:
                 break
+        console = re.search(r"^console\s+(http://\S+/)", "".join(lines), re.MULTILINE)
+        if console:
+            console_page = httpx.get(console.group(1) + "pipelines", timeout=30)
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=90)
@@ -163,3 +169,6 @@ def test_dev_serves_the_demo_requests_on_either_broker_and_says_which(kind: str,
     assert len(statuses) == 3, output
     assert set(statuses) <= {"complete", "partial"}, output
     assert "stopped." in output
+    assert console_page is not None, f"graphfetch dev printed no console URL:\n{output}"
+    assert console_page.status_code == 200
+    assert "customer360" in console_page.text

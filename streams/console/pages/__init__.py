@@ -1,0 +1,1 @@
+"""One module per console page: its routes and handlers (templates in ``../templates``)."""
