@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import pytest
 
-from devkit.chaos.figures import Timeline, UpstreamCalls, scenario_figures
+from devkit.chaos.figures import ScenarioFigures, Timeline, UpstreamCalls, scenario_figures
 from devkit.chaos.profile_ledger import Seen
 from devkit.chaos.stream import Sent
 
 _LATENCY_S = 0.05
 
 
-def _run(*, partial_until: float) -> tuple[list[Sent], dict[str, list[Seen]]]:
+def _figures(
+    *, partial_until: float, fault_end: float, calls: UpstreamCalls | None = None
+) -> ScenarioFigures:
+    """The figures of a run whose fault started at t=10 and whose requests sent from then until
+    ``partial_until`` came back ``partial``."""
     sent, seen = [], {}
     for tenth in range(200):  # 10 requests a second for 20 s
         at = tenth / 10
@@ -24,26 +28,24 @@ def _run(*, partial_until: float) -> tuple[list[Sent], dict[str, list[Seen]]]:
         sent.append(Sent(request_id=request_id, at=at))
         status = "partial" if 10.0 <= at < partial_until else "complete"
         seen[request_id] = [Seen(status=status, errors=(), arrived=at + _LATENCY_S)]
-    return sent, seen
-
-
-def test_served_again_counts_from_the_fault_start_and_recovery_from_its_end() -> None:
-    sent, seen = _run(partial_until=12.0)
-
-    figures = scenario_figures(
-        scenario="restart-worker",
-        fault="SIGKILL and restart",
-        fault_s=0.5,
+    return scenario_figures(
+        scenario="a fault",
+        fault="SIGKILL",
+        fault_s=fault_end - 10.0,
         rate=10.0,
         sent=sent,
         acked={s.request_id for s in sent},
         send_failures=0,
         seen=seen,
-        timeline=Timeline(fault_start=10.0, fault_end=10.5),
+        timeline=Timeline(fault_start=10.0, fault_end=fault_end),
         rss_samples=[],
-        upstream_calls=UpstreamCalls(before_fault=500, total=1_150),
+        upstream_calls=calls,
         notes=[],
     )
+
+
+def test_served_again_counts_from_the_fault_start_and_recovery_from_its_end() -> None:
+    figures = _figures(partial_until=12.0, fault_end=10.5, calls=UpstreamCalls(before_fault=500, total=1_150))
 
     assert figures.served_again_s == pytest.approx(2.05)
     assert figures.recovery_s == pytest.approx(1.55)
@@ -53,21 +55,7 @@ def test_served_again_counts_from_the_fault_start_and_recovery_from_its_end() ->
 
 
 def test_a_run_never_served_complete_again_has_neither_figure() -> None:
-    sent, seen = _run(partial_until=30.0)
-
-    figures = scenario_figures(
-        scenario="kill-all",
-        fault="SIGKILL both",
-        fault_s=1.0,
-        rate=10.0,
-        sent=sent,
-        acked={s.request_id for s in sent},
-        send_failures=0,
-        seen=seen,
-        timeline=Timeline(fault_start=10.0, fault_end=11.0),
-        rss_samples=[],
-        notes=[],
-    )
+    figures = _figures(partial_until=30.0, fault_end=11.0)
 
     assert figures.served_again_s is None
     assert figures.recovery_s is None
