@@ -15,7 +15,7 @@ answers in the background). It needs neither the runtime nor the tooling.
 """
 
 from streams.client.client import DEFAULT_OUTPUT_TOPIC, ClientState, GraphfetchClient
-from streams.client.decoding import decode_dlq_record, decode_profile
+from streams.client.decoding import decode_dead_letter, decode_dlq_record, decode_profile
 from streams.client.errors import ClientError, InvalidProfile, ProfileTimeout, RequestRefused, UnknownPipeline
 from streams.client.requests import encode_request, expand_counter, request_event
 
@@ -28,6 +28,7 @@ __all__ = [
     "ProfileTimeout",
     "RequestRefused",
     "UnknownPipeline",
+    "decode_dead_letter",
     "decode_dlq_record",
     "decode_profile",
     "encode_request",

@@ -16,6 +16,11 @@ def decode_profile(value: bytes) -> Profile:
     return Profile.model_validate_json(value, extra="ignore")
 
 
+def decode_dead_letter(value: bytes) -> DeadLetter:
+    """A dead letter from its record value; ``ValueError`` if it is not."""
+    return DeadLetter.model_validate_json(value, extra="ignore")
+
+
 def decode_dlq_record(value: bytes) -> tuple[str | None, Profile | DeadLetter]:
     """A DLQ record: a dead letter (it has ``code``) or a failed profile (it has ``status``), with the
     request id it is about (for a dead letter, read from the original request it carries, if it can be)."""

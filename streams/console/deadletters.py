@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from streams.client import decode_dead_letter
 from streams.console.profiles import epoch_ms
 from streams.events import DeadLetter
 from streams.kafka.topicreader import Record, TopicReader
@@ -126,7 +127,7 @@ class DeadLetterReader(TopicReader):
 
     def _add(self, record: Record) -> None:
         try:
-            letter = DeadLetter.model_validate_json(record.value or b"")
+            letter = decode_dead_letter(record.value or b"")
         except ValidationError:
             self._book.rejected += 1
             log.debug(

@@ -18,6 +18,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from planner import Profile
+from streams.client import decode_profile
 from streams.kafka.topicreader import Record, TopicReader
 from streams.settings import Settings
 
@@ -120,7 +121,7 @@ class ProfileReader(TopicReader):
 
     def _add(self, record: Record) -> None:
         try:
-            profile = Profile.model_validate_json(record.value or b"")
+            profile = decode_profile(record.value or b"")
         except ValidationError:
             self._book.rejected += 1
             log.debug("%s[%d]@%d is not a profile; skipped", record.topic, record.partition, record.offset)
