@@ -36,7 +36,7 @@ def test_explain_shows_each_workers_current_limit_of_a_source() -> None:
     pipeline = parse_pipeline(
         (REPO / "configs" / "customer360.yaml").read_text(), file="customer360.yaml", env={}
     )
-    history = History()
+    history = History(clock=lambda: 1_000_000.0)  # a fixed clock: the age printed is exactly 4 s
     crm = SourceState(
         source="crm",
         id="a1",
