@@ -142,10 +142,13 @@ class DevStack:
         echo(f"demo upstreams    {demo_url}  (knobs: PUT {demo_url}/_control/<service>)")
         echo(f"pipelines         {', '.join(sorted(self.options.pipelines))}  (from {settings.configs})")
         echo(f"requests topic    {settings.requests_topic}   dead letters: {settings.dlq_topic}")
+        env = f"GRAPHFETCH_BOOTSTRAP={settings.bootstrap}"
+        if settings.fetch_max_wait_ms != Settings.model_fields["fetch_max_wait_ms"].default:
+            env += (
+                f" GRAPHFETCH_FETCH_MAX_WAIT_MS={settings.fetch_max_wait_ms}"  # the broker needs it (Tansu)
+            )
         echo("try, in another terminal:")
-        echo(
-            f"  GRAPHFETCH_BOOTSTRAP={settings.bootstrap} graphfetch request customer360 --key customer_id=C00042"
-        )
+        echo(f"  {env} graphfetch request customer360 --key customer_id=C00042")
 
     async def _demo_requests(self, settings: Settings) -> None:
         pipeline = self.options.pipelines.get("customer360")

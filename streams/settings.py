@@ -29,6 +29,8 @@ _DEPLOYMENT_FIELDS = (
     "session_timeout_ms",
     "rebalance_timeout_ms",
     "heartbeat_interval_ms",
+    "fetch_max_wait_ms",
+    "linger_ms",
 )
 
 
@@ -51,7 +53,12 @@ class Settings(BaseSettings):
     group_prefix: str = Field("graphfetch", description="Consumer groups are <prefix>.<role>.")
 
     fetch_max_wait_ms: int = Field(
-        5, ge=1, le=1000, description="Longest a fetch waits for data; Tansu answers only after it."
+        100,
+        ge=1,
+        le=1000,
+        description="Longest a fetch waits for data. Apache Kafka answers as soon as data arrives, so "
+        "this only bounds idle polling; Tansu answers only after it: use 5 there (local deployments on "
+        "Tansu do).",
     )
     linger_ms: int = Field(0, ge=0, le=1000, description="Producer batching delay.")
     session_timeout_ms: int = Field(
@@ -180,7 +187,8 @@ class Settings(BaseSettings):
             "tasks_topic_prefix": f"{name}.tasks.",
             "group_prefix": name,
         }
-        return type(self)(**{**self.model_dump(), **named, **changes})
+        # Only what was set is passed on: what was left to its default stays unset (model_fields_set).
+        return type(self)(**{**self.model_dump(exclude_unset=True), **named, **changes})
 
     def deployment_env(self) -> dict[str, str]:
         """The ``GRAPHFETCH_*`` variables that make a worker process join this deployment."""

@@ -99,6 +99,9 @@ def kafka_bootstrap(
         with KafkaContainer() as kafka:
             yield kafka.get_bootstrap_server()
     else:
+        # Tansu answers a fetch only after its wait: every client and worker of the session waits 5 ms
+        # (graphfetch's default suits brokers that answer when data arrives).
+        os.environ.setdefault("GRAPHFETCH_FETCH_MAX_WAIT_MS", "5")
         yield request.getfixturevalue("tansu_bootstrap")
 
 

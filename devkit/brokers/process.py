@@ -79,6 +79,9 @@ class ChildBroker:
     #: Whether a restarted static member (``group.instance.id``) gets its partitions back without
     #: a rebalance, as KIP-345 has it; where not, workers on it are better off as dynamic members.
     honours_static_membership = True
+    #: The consumer fetch wait that suits it, where graphfetch's default does not (``None``: the
+    #: default). A broker that answers a fetch only after its wait makes every hop wait that long.
+    fetch_max_wait_ms: int | None = None
 
     def __init__(
         self,

@@ -73,6 +73,8 @@ class TansuBroker(ChildBroker):
     # for its old session to time out: SIGKILL and restart unserved for 20 s against 10 s as a
     # dynamic member (graphfetch chaos -s restart-worker, 2026-12-05; docs/faults.md).
     honours_static_membership = False
+    # It answers a fetch only after its wait, even when data is there: each hop costs the wait.
+    fetch_max_wait_ms = 5
 
     def __init__(
         self,

@@ -36,13 +36,22 @@ NO_BROKER_YET = "127.0.0.1:0"
 """The bootstrap of settings whose broker the deployment starts: replaced once that broker serves."""
 
 
+def on_broker(settings: Settings, broker: ChildBroker) -> Settings:
+    """``settings`` pointed at a running ``broker``, with the fetch wait it needs unless they chose
+    one (``GRAPHFETCH_FETCH_MAX_WAIT_MS``)."""
+    update: dict[str, object] = {"bootstrap": broker.bootstrap}
+    if broker.fetch_max_wait_ms is not None and "fetch_max_wait_ms" not in settings.model_fields_set:
+        update["fetch_max_wait_ms"] = broker.fetch_max_wait_ms
+    return settings.model_copy(update=update)
+
+
 class LocalDeployment(Lifecycle):
     """``async with LocalDeployment(...) as d``: broker and workers; everything it started stops with the block.
 
     ``broker``: the kind of local broker to start (its log ``broker.log`` in ``workdir``),
     or None to use the one ``settings.bootstrap`` names (then ``async with`` is optional:
     workers can start at once). ``settings`` are the deployment's, their bootstrap replaced
-    by the own broker's once it serves. ``workdir`` holds the logs and is the workers'
+    by the own broker's once it serves (and its fetch wait by the one that broker needs). ``workdir`` holds the logs and is the workers'
     current directory; without one, no worker process can start.
     """
 
@@ -83,7 +92,7 @@ class LocalDeployment(Lifecycle):
             log_path = self._workdir / "broker.log" if self._workdir is not None else None
             broker = local_broker(self._broker_kind, log_path=log_path)
             self.broker = await self._stack.enter_async_context(broker)
-            self.settings = self.settings.model_copy(update={"bootstrap": self.broker.bootstrap})
+            self.settings = on_broker(self.settings, self.broker)
 
     async def create_topics(self, pipelines: Iterable[Pipeline]) -> None:
         """The topics the workers of ``pipelines`` use, created before the first starts: a request
