@@ -90,10 +90,10 @@ async def run_kafka(
             warm=swept if group == [f"sweep:{w.name}" for w in swept] else None,
         )
         async with deployment as d:
-            if swept:
-                await _sweep(ctx, collected, d, broker, swept)
-            for part in group:
-                if part == "latency":
+            for part in group:  # in the group's order: memory first (see _segments)
+                if swept and part == f"sweep:{swept[0].name}":
+                    await _sweep(ctx, collected, d, broker, swept)
+                elif part == "latency":
                     await _single(ctx, collected, d.runtime, name)
                 elif part == "memory":
                     await _memory(ctx, collected, d.runtime, name)

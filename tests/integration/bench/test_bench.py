@@ -117,6 +117,9 @@ async def test_bench_measures_every_runtime_on_each_broker_and_writes_report_and
     assert all(h.fetch_max_wait_ms == [5, 10] for h in report.hops.values())
     assert report.machine.brokers == [f"{label} (local)" for label in LABELS]
     assert report.judged_broker == LABELS[0]
+    phases = [phase.name for phase in report.phases]
+    for label in LABELS:  # memory first on a deployment: what the sweeps free, a worker reuses unseen by RSS
+        assert phases.index(f"{label}-1: memory per request in flight") < phases.index(f"{label}-1: width-1")
     assert len(report.targets) == 13
     assert all(set(t.beside) <= set(LABELS[1:]) for t in report.targets)
     assert report.machine.cores >= 1
