@@ -10,8 +10,10 @@ it had already freed add nothing to it (a second measurement in one process read
 2.3 KiB per request where its first read 23.4). And a reading taken before the
 process has taken its requests in counts them for nothing: waiting for the
 processes to go idle cannot tell that apart when their idle polling is high.
-Either can print 0.0 KiB, as a quick run on ``--bootstrap`` did (RSS 106 -> 106
-MiB from 50 to 150 in flight). So a growth under :data:`RESOLUTION_BYTES` is
+A quick run on ``--bootstrap`` printed 0.0 KiB (RSS 106 -> 106 MiB from 50 to 150
+in flight) the first way: its worker had just run the graph sweeps, whose bursts
+freed more than the held requests needed (:mod:`devkit.bench.streaming` now
+measures memory first). So a growth under :data:`RESOLUTION_BYTES` is
 reported as not resolved, and every reading is checked against the answers
 (:func:`_taken_in`) before the figure is called settled.
 """
