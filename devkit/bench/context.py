@@ -76,7 +76,8 @@ class Collected:
     load: dict[str, LoadResult] = field(default_factory=dict)
     memory: list[Memory] = field(default_factory=list)
     startup: list[Startup] = field(default_factory=list)
-    hops: HopProbe | None = None
+    hops: dict[str, HopProbe] = field(default_factory=dict)
+    """Per broker label."""
     idle_cores: dict[str, float] = field(default_factory=dict)
     adaptive: AdaptiveFigures | None = None
 

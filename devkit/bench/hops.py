@@ -3,10 +3,8 @@
 Tansu holds a fetch until ``fetch_max_wait_ms`` (docs/spec.md#6-brokers-in-tests-and-development), so its
 hop grows with that setting; Apache Kafka answers a fetch as soon as data
 arrives. A hop is the produce round trip (the ack) plus the wait of the fetch
-that is open when the record lands; the bench measures both, and takes the
-difference at the runtime's ``fetch_max_wait_ms`` as what a hop would cost
-less on Apache Kafka (docs/tansu-probe.md has the same model).
-"""
+that is open when the record lands; the bench measures both, on each broker it
+runs the Kafka runtimes on (docs/tansu-probe.md has the same model)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import contextlib
 import os
 import time
 
+from devkit.bench.checks import CAPACITY_P99_MS
 from devkit.bench.context import BenchContext, Collected, SweepFigures
 from devkit.bench.floor import Customer360Floor, Floor, SleepFloor
 from devkit.bench.load import RUNTIME, step_up
@@ -100,7 +101,6 @@ async def _memory(ctx: BenchContext, collected: Collected, target: Target) -> No
             ctx.keys,
             runtime="inprocess",
             counts=sizes.memory_in_flight,
-            hold_ms=sizes.hold_ms,
             pids=[os.getpid()],
             prefix="memory-inprocess",
         )
@@ -119,7 +119,7 @@ async def _load(ctx: BenchContext, collected: Collected, target: Target) -> None
         ctx.keys,
         rates=sizes.load_rates,
         duration_s=sizes.load_step_s,
-        threshold_ms=2 * facts.critical_path_ms,
+        threshold_ms=CAPACITY_P99_MS,
         ceiling_ms=facts.deadline_ms,
         tasks_per_request=facts.tasks,
         prefix="load-inprocess",

@@ -1,4 +1,4 @@
-"""What a bench run measures and how much: the runtimes, and the sizes of ``--quick`` and a full run."""
+"""What a bench run measures and how much: the runtimes, the brokers, and the sizes of ``--quick`` and a full run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from streams.cli.shared_options import BrokerKind
 
 RuntimeName = Literal["floor", "inprocess", "kafka"]
 RUNTIMES: tuple[RuntimeName, ...] = ("floor", "inprocess", "kafka")
+ALL_BROKERS = "all"
+"""``--broker all``: every local broker this machine can run (Apache Kafka where installed, and Tansu)."""
+BROKER_CHOICES = (BrokerKind.KAFKA.value, BrokerKind.TANSU.value, BrokerKind.AUTO.value, ALL_BROKERS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,9 +99,13 @@ class BenchOptions:
     out: Path = Path("bench-results")
     only: frozenset[RuntimeName] = field(default_factory=lambda: frozenset(RUNTIMES))
     bootstrap: str | None = None
-    """A running Kafka cluster to use instead of starting a local broker per Kafka runtime."""
-    broker: BrokerKind = BrokerKind.TANSU
-    """The local broker started per Kafka runtime when no ``bootstrap`` is given (``auto`` resolved)."""
+    """A running Kafka cluster to use instead of starting local brokers (taken to be Apache Kafka)."""
+    brokers: tuple[BrokerKind, ...] = ()
+    """The local brokers measured in turn when no ``bootstrap`` is given, ``auto`` resolved
+    (:func:`parse_brokers`); empty: ``broker``."""
+    broker: BrokerKind | None = None
+    """One local broker: what ``graphfetch bench --broker`` passes until the command takes a list
+    (:mod:`devkit.bench.command`); ``brokers`` wins when both are given. Neither: Tansu."""
     pipeline_file: Path | None = None
     """customer360.yaml to copy (default: the checkout's ``configs/customer360.yaml``)."""
     progress: bool = True
@@ -116,6 +123,59 @@ class BenchOptions:
 
     def wants(self, runtime: RuntimeName) -> bool:
         return runtime in self.only
+
+    @property
+    def measured_brokers(self) -> tuple[MeasuredBroker, ...]:
+        """The brokers the Kafka runtimes run on, in the order measured."""
+        if self.bootstrap is not None:
+            return (MeasuredBroker(label=BrokerKind.KAFKA.value, kind=None, where=self.bootstrap),)
+        kinds = self.brokers or (self.broker or BrokerKind.TANSU,)
+        return tuple(MeasuredBroker(label=kind.value, kind=kind, where="local") for kind in kinds)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasuredBroker:
+    """A broker the Kafka runtimes are measured on; its label names them (``kafka-1``, ``tansu-2``)."""
+
+    label: str
+    """``kafka`` (Apache Kafka, or the cluster given with ``--bootstrap``) or ``tansu``."""
+    kind: BrokerKind | None
+    """The local broker started per group of measurements; None: the ``--bootstrap`` cluster."""
+    where: str
+    """``local`` or the bootstrap servers."""
+
+    def runtime(self, workers: int) -> str:
+        """The name of the Kafka runtime with ``workers`` worker processes on this broker."""
+        return f"{self.label}-{workers}"
+
+    @property
+    def owned(self) -> bool:
+        """Whether the bench starts this broker (and so can read its CPU)."""
+        return self.kind is not None
+
+
+def parse_brokers(text: str | None, *, quick: bool, kafka_installed: bool) -> tuple[BrokerKind, ...]:
+    """``--broker`` -> the local brokers to measure in turn, each ``kafka`` or ``tansu``.
+
+    ``auto`` is Apache Kafka where installed, else Tansu; ``all`` is both where Kafka is
+    installed, else Tansu. Without the option a full run measures ``all`` and ``--quick``
+    ``auto``: the reference run puts Tansu beside Kafka, the quick one stays short.
+    """
+    items = [part.strip() for part in (text or "").split(",") if part.strip()]
+    if not items:
+        items = [BrokerKind.AUTO.value if quick else ALL_BROKERS]
+    chosen: list[BrokerKind] = []
+    for item in items:
+        if item not in BROKER_CHOICES:
+            raise ValueError(f"--broker: unknown broker {item!r}: choose from {', '.join(BROKER_CHOICES)}")
+        if item == ALL_BROKERS:
+            kinds = [BrokerKind.KAFKA, BrokerKind.TANSU] if kafka_installed else [BrokerKind.TANSU]
+        elif item == BrokerKind.AUTO.value:
+            kinds = [BrokerKind.KAFKA if kafka_installed else BrokerKind.TANSU]
+        else:
+            kinds = [BrokerKind(item)]
+        chosen += [kind for kind in kinds if kind not in chosen]
+    return tuple(chosen)
 
 
 def parse_only(text: str | None) -> frozenset[RuntimeName]:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import psutil
 
-from devkit.bench.checks import check_targets
+from devkit.bench.checks import check_targets, judged_broker
 from devkit.bench.context import BenchContext, Collected
 from devkit.bench.results import (
     BenchReport,
+    KafkaSweepPoint,
     Machine,
     Phase,
     RuntimeLatency,
@@ -25,15 +26,19 @@ from devkit.bench.stats import Overhead, fit_line
 from devkit.bench.workloads import CUSTOMER360, CUSTOMER360_NULL
 from streams.settings import Settings
 
+_LOCAL = ("floor", "inprocess")
+"""The runtimes in the bench's own process; every other one is a Kafka runtime (kafka-1, tansu-2, ...)."""
+_QUANTILES = ("p50", "p95", "p99")
 
-def machine(*, broker: str, load_before: float, other_cores: float) -> Machine:
+
+def machine(*, brokers: list[str], load_before: float, other_cores: float) -> Machine:
     return Machine(
         cpu=_cpu_model(),
         cores=psutil.cpu_count() or 0,
         memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
         python=sys.version.split()[0],
         platform=platform.platform(terse=True),
-        broker=broker,
+        brokers=brokers,
         load_average_before=load_before,
         load_average_after=os.getloadavg()[0],
         other_cores=other_cores,
@@ -66,11 +71,8 @@ def single_requests(ctx: BenchContext, collected: Collected) -> dict[str, Single
             continue
         facts = ctx.facts[name]
         floor, inprocess = by_runtime.get("floor"), by_runtime.get("inprocess")
-        kafka_over = {
-            runtime: samples.e2e.minus(inprocess.e2e)
-            for runtime, samples in by_runtime.items()
-            if runtime.startswith("kafka") and inprocess is not None
-        }
+        kafka = {r: s for r, s in by_runtime.items() if r not in _LOCAL}
+        kafka_over = {r: s.e2e.minus(inprocess.e2e) for r, s in kafka.items() if inprocess is not None}
         out[name] = SingleRequest(
             workload=name,
             levels=facts.levels,
@@ -83,6 +85,7 @@ def single_requests(ctx: BenchContext, collected: Collected) -> dict[str, Single
             inprocess_over_floor=inprocess.e2e.minus(floor.e2e) if floor and inprocess else None,
             kafka_over_inprocess=kafka_over,
             kafka_over_inprocess_per_level={r: o.per(facts.levels) for r, o in kafka_over.items()},
+            kafka_over_floor={r: s.e2e.minus(floor.e2e) for r, s in kafka.items() if floor is not None},
         )
     return out
 
@@ -94,7 +97,7 @@ def sweep(ctx: BenchContext, collected: Collected) -> Sweep | None:
         if not figures:
             continue
         facts = ctx.facts[workload.name]
-        floor, inprocess, kafka = figures.get("floor"), figures.get("inprocess"), figures.get("kafka-1")
+        floor, inprocess = figures.get("floor"), figures.get("inprocess")
         points.append(
             SweepPoint(
                 shape=shape,
@@ -103,30 +106,38 @@ def sweep(ctx: BenchContext, collected: Collected) -> Sweep | None:
                 levels=facts.levels,
                 floor=floor.latency if floor else None,
                 inprocess=inprocess.latency if inprocess else None,
-                kafka=kafka.latency if kafka else None,
                 inprocess_cpu_ms_per_request=inprocess.cpu_ms_per_request if inprocess else None,
-                kafka_cpu_ms_per_request=kafka.cpu_ms_per_request if kafka else None,
-                kafka_raw_cpu_ms_per_request=kafka.raw_cpu_ms_per_request if kafka else None,
-                broker_cpu_ms_per_request=kafka.broker_cpu_ms_per_request if kafka else None,
+                kafka={
+                    runtime: KafkaSweepPoint(
+                        latency=f.latency,
+                        cpu_ms_per_request=f.cpu_ms_per_request,
+                        raw_cpu_ms_per_request=f.raw_cpu_ms_per_request,
+                        broker_cpu_ms_per_request=f.broker_cpu_ms_per_request,
+                    )
+                    for runtime, f in figures.items()
+                    if runtime not in _LOCAL
+                },
             )
         )
     if not points:
         return None
     depth = [p for p in points if p.shape == "depth"]
     levels = [float(p.levels) for p in depth]
-    kafka_slope = None
-    if all(p.kafka and p.inprocess for p in depth):
-        slopes = [
-            fit_line(levels, [getattr(p.kafka, q) - getattr(p.inprocess, q) for p in depth])[0]
-            for q in ("p50", "p95", "p99")
-        ]
-        kafka_slope = Overhead(p50=slopes[0], p95=slopes[1], p99=slopes[2])
+    kafka_slopes: dict[str, Overhead] = {}
+    for runtime in sorted({r for p in depth for r in p.kafka}):
+        pairs = [(p.kafka[runtime].latency, p.inprocess) for p in depth if runtime in p.kafka and p.inprocess]
+        if len(pairs) < len(depth):
+            continue
+        slopes = {
+            q: fit_line(levels, [getattr(k, q) - getattr(i, q) for k, i in pairs])[0] for q in _QUANTILES
+        }
+        kafka_slopes[runtime] = Overhead(**slopes)
     inprocess_slope = None
     if all(p.inprocess and p.floor for p in depth):
         inprocess_slope = fit_line(
             levels, [p.inprocess.p50 - p.floor.p50 for p in depth if p.inprocess and p.floor]
         )[0]
-    return Sweep(points=points, kafka_ms_per_level=kafka_slope, inprocess_ms_per_level=inprocess_slope)
+    return Sweep(points=points, kafka_ms_per_level=kafka_slopes, inprocess_ms_per_level=inprocess_slope)
 
 
 def assemble(
@@ -139,6 +150,7 @@ def assemble(
     duration_s: float,
     phases: list[Phase],
 ) -> BenchReport:
+    brokers = [b.label for b in ctx.options.measured_brokers] if ctx.options.wants("kafka") else []
     singles = single_requests(ctx, collected)
     swept = sweep(ctx, collected)
     return BenchReport(
@@ -152,10 +164,13 @@ def assemble(
         load=collected.load,
         memory=collected.memory,
         startup=collected.startup,
+        judged_broker=judged_broker(brokers),
         hops=collected.hops,
         idle_cores=collected.idle_cores,
         adaptive=collected.adaptive,
         phases=phases,
-        targets=check_targets(single=singles, sweep=swept, load=collected.load, hops=collected.hops),
+        targets=check_targets(
+            single=singles, sweep=swept, load=collected.load, memory=collected.memory, brokers=brokers
+        ),
         notes=ctx.notes,
     )

@@ -7,6 +7,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from devkit.bench.checks import BROKER_CPU, CLIENT_CPU, ISSUE, memory_figure
 from devkit.bench.load import RUNTIME
 from devkit.bench.results import BenchReport
 from devkit.bench.stats import Overhead, Summary
@@ -50,7 +51,14 @@ def _single(report: BenchReport) -> Table:
 
 def _overheads(report: BenchReport) -> Table:
     table = Table(title="Overheads, p50 / p95 / p99 (ms)", title_justify="left")
-    for column in ("workload", "in-process - floor", "runtime", "kafka - in-process", "per level"):
+    for column in (
+        "workload",
+        "in-process - floor",
+        "runtime",
+        "kafka - floor",
+        "kafka - in-process",
+        "per level",
+    ):
         table.add_column(column)
     for single in report.single:
         kafka: list[tuple[str, Overhead | None]] = [*single.kafka_over_inprocess.items()] or [("-", None)]
@@ -59,6 +67,7 @@ def _overheads(report: BenchReport) -> Table:
                 single.workload if i == 0 else "",
                 _overhead(single.inprocess_over_floor) if i == 0 else "",
                 runtime,
+                _overhead(single.kafka_over_floor.get(runtime)),
                 _overhead(overhead),
                 _overhead(single.kafka_over_inprocess_per_level.get(runtime)),
             )
@@ -73,36 +82,40 @@ def _sweep(report: BenchReport) -> Table | None:
         "Graph size (null connector): p50 latency one at a time (ms), CPU per request with a window in flight"
     )
     table = Table(title=title, title_justify="left")
-    columns = (
-        "graph",
-        "nodes",
-        "floor",
-        "in-process",
-        "kafka-1",
-        "in-process CPU ms",
-        "kafka CPU ms (raw)",
-        "kafka CPU us/node",
-        "broker CPU ms",
-    )
+    kafka = sorted({runtime for p in sweep.points for runtime in p.kafka})
+    columns = ["graph", "nodes", "floor", "in-process", "in-process CPU ms"]
+    for runtime in kafka:
+        columns += [runtime, f"{runtime} CPU ms (raw)", f"{runtime} CPU us/node", f"{runtime} broker CPU ms"]
     for column in columns:
         table.add_column(column, justify="left" if column == "graph" else "right")
     for p in sweep.points:
-        kafka_cpu = p.kafka_cpu_ms_per_request
-        table.add_row(
+        cells = [
             f"{p.shape}-{p.size}",
             str(p.nodes),
             _f(p.floor.p50 if p.floor else None),
             _f(p.inprocess.p50 if p.inprocess else None),
-            _f(p.kafka.p50 if p.kafka else None),
             _f(p.inprocess_cpu_ms_per_request, 2),
-            f"{_f(kafka_cpu, 2)} ({_f(p.kafka_raw_cpu_ms_per_request, 2)})",
-            _f(kafka_cpu * 1000 / p.nodes if kafka_cpu is not None else None, 0),
-            _f(p.broker_cpu_ms_per_request, 2),
-        )
+        ]
+        for runtime in kafka:
+            figures = p.kafka.get(runtime)
+            if figures is None:
+                cells += ["-"] * 4
+                continue
+            cpu = figures.cpu_ms_per_request
+            cells += [
+                _f(figures.latency.p50),
+                f"{_f(cpu, 2)} ({_f(figures.raw_cpu_ms_per_request, 2)})",
+                _f(cpu * 1000 / p.nodes if cpu is not None else None, 0),
+                _f(figures.broker_cpu_ms_per_request, 2),
+            ]
+        table.add_row(*cells)
+    slopes = "; ".join(f"{runtime} {_overhead(o)}" for runtime, o in sweep.kafka_ms_per_level.items())
     table.caption = (
-        f"per level (depth slope): kafka - in-process p50/p95/p99 {_overhead(sweep.kafka_ms_per_level)} ms; "
-        f"in-process - floor p50 {_f(sweep.inprocess_ms_per_level, 2)} ms"
+        f"per level (depth slope): kafka - in-process p50/p95/p99 {slopes or '-'} ms; "
+        f"in-process - floor p50 {_f(sweep.inprocess_ms_per_level, 2)} ms. "
+        "CPU: less the idle rate (raw: with it); '-': not measured, or below the idle rate"
     )
+    table.caption_justify = "left"
     return table
 
 
@@ -111,7 +124,8 @@ def _load(report: BenchReport) -> Table | None:
         return None
     table = Table(title="Open-loop load, customer360 on the null connector (ms)", title_justify="left")
     columns = ["runtime", "offered/s", "answered/s", "tasks/s", "p50", "p95", "p99", "lost or partial"]
-    columns += ["CPU cores: runtime / broker / client / machine", "CPU ms/req", "holds", "sustained"]
+    columns += ["CPU cores: runtime / broker / client / machine", "CPU ms/req: runtime / broker / client"]
+    columns += ["holds", "sustained"]
     for column in columns:
         table.add_column(column, justify="left" if column == "runtime" else "right")
     captions = []
@@ -125,9 +139,9 @@ def _load(report: BenchReport) -> Table | None:
                 *_percentiles(step.e2e),
                 str(step.lost + step.not_complete),
                 " / ".join(
-                    _f(step.cpu_cores.get(k), 2) for k in (RUNTIME, "broker", "bench client", "machine")
+                    _f(step.cpu_cores.get(k), 2) for k in (RUNTIME, BROKER_CPU, CLIENT_CPU, "machine")
                 ),
-                _f(step.cpu_ms_per_request, 2),
+                " / ".join(_f(step.cpu_ms_per_request.get(k), 2) for k in (RUNTIME, BROKER_CPU, CLIENT_CPU)),
                 "yes" if step.holds else "no",
                 "yes" if step.sustained else "no",
             )
@@ -137,6 +151,10 @@ def _load(report: BenchReport) -> Table | None:
             f"{runtime}: holds (p99 <= {result.threshold_ms:g} ms) up to {_rate(held)}, "
             f"sustained (p99 <= {result.ceiling_ms:g} ms) up to {_rate(kept)}"
         )
+    captions.append(
+        "runtime: the workers (in-process: the bench's own process, which is also the client); "
+        "'-': not measured (in-process has no broker; a --bootstrap cluster's broker is not ours to read)"
+    )
     table.caption = "\n".join(captions)
     table.caption_justify = "left"
     return table
@@ -193,37 +211,48 @@ def _other(report: BenchReport) -> Table:
     table.add_column("figure")
     table.add_column("value")
     for memory in report.memory:
-        settled = "" if memory.settled else " (read before the process settled)"
-        table.add_row(
-            f"memory per request in flight, {memory.runtime}",
-            f"{memory.kib_per_request:.1f} KiB (RSS {memory.rss_mib[1]:.0f} -> {memory.rss_mib[2]:.0f} MiB "
-            f"from {memory.in_flight[0]} to {memory.in_flight[1]} in flight){settled}",
-        )
+        figure = memory_figure(memory).text.partition(": ")[2]
+        rss = f"RSS {memory.rss_mib[1]:.1f} -> {memory.rss_mib[2]:.1f} MiB"
+        table.add_row(f"memory per request in flight, {memory.runtime}", f"{figure}; {rss}")
     for startup in report.startup:
         table.add_row(f"start-up, {startup.runtime}", f"{startup.seconds:.2f} s (spawn -> first profile)")
-    if report.hops is not None:
-        hops = report.hops
+    for broker, hops in report.hops.items():
         pairs = ", ".join(
             f"{w} ms: p50 {p50:.1f} / p99 {p99:.1f} (ack {ack:.1f})"
             for w, p50, p99, ack in zip(
                 hops.fetch_max_wait_ms, hops.p50_ms, hops.p99_ms, hops.ack_p50_ms, strict=True
             )
         )
-        table.add_row("one hop by fetch_max_wait_ms (produce ack p50)", pairs)
+        table.add_row(f"one hop on {broker} by fetch_max_wait_ms (produce ack p50)", pairs)
     for what, cores in report.idle_cores.items():
         table.add_row(f"idle CPU, {what}", f"{cores:.2f} cores (no traffic: consumers polling, heartbeats)")
     return table
 
 
 def _targets(report: BenchReport) -> Table:
-    table = Table(title="Targets (issue 7)", title_justify="left")
+    table = Table(title=f"Targets (issue {ISSUE})", title_justify="left")
+    others = sorted({broker for check in report.targets for broker in check.beside})
     table.add_column("target")
     table.add_column("measured")
     table.add_column("")
+    for broker in others:
+        table.add_column(f"on {broker} (not judged)")
     marks = {True: "[green]pass[/green]", False: "[red]FAIL[/red]", None: "-"}
     for check in report.targets:
-        table.add_row(check.target, check.measured, marks[check.passed])
+        beside = [check.beside.get(broker, "") for broker in others]
+        table.add_row(check.target, check.measured, marks[check.passed], *beside)
+    judged = report.judged_broker
+    table.caption = (
+        f"Kafka targets judged on {judged} ({_broker_name(judged)})"
+        if judged
+        else "no Kafka runtime measured"
+    ) + "; '-': not measured or not judged; a miss does not change the exit code"
+    table.caption_justify = "left"
     return table
+
+
+def _broker_name(label: str) -> str:
+    return {"kafka": "Apache Kafka", "tansu": "Tansu"}.get(label, label)
 
 
 def report_console() -> Console:
@@ -236,7 +265,7 @@ def print_report(report: BenchReport, console: Console) -> None:
     m = report.machine
     console.print(
         f"graphfetch bench{' --quick' if report.quick else ''}: {m.cores} x {m.cpu}, {m.memory_gib:g} GiB, "
-        f"Python {m.python}, broker {m.broker}, workers on {m.worker_event_loop}; load average {m.load_average_before:.2f} before, "
+        f"Python {m.python}, brokers {', '.join(m.brokers) or 'none'}, workers on {m.worker_event_loop}; load average {m.load_average_before:.2f} before, "
         f"{m.load_average_after:.2f} after; other processes used {m.other_cores:.2f} cores on average; "
         f"{report.duration_s:.0f} s"
     )

@@ -18,8 +18,9 @@ class Machine(_Model):
     memory_gib: float
     python: str
     platform: str
-    broker: str = Field(
-        description="'kafka (local)', 'tansu (local)' or the bootstrap servers of the cluster used."
+    brokers: list[str] = Field(
+        description="The brokers the Kafka runtimes ran on, in order: 'kafka (local)', 'tansu (local)' "
+        "or 'kafka at HOST:PORT' (a cluster given with --bootstrap)."
     )
     load_average_before: float = Field(description="1-minute load average when the run started.")
     load_average_after: float
@@ -50,9 +51,26 @@ class SingleRequest(_Model):
     runtimes: list[RuntimeLatency]
     inprocess_over_floor: Overhead | None
     kafka_over_inprocess: dict[str, Overhead] = Field(
-        default_factory=dict, description="Per Kafka runtime, e2e latency less the in-process engine's."
+        default_factory=dict,
+        description="Per Kafka runtime (kafka-1, tansu-2, ...), e2e latency less the in-process engine's.",
     )
     kafka_over_inprocess_per_level: dict[str, Overhead] = Field(default_factory=dict)
+    kafka_over_floor: dict[str, Overhead] = Field(
+        default_factory=dict, description="Per Kafka runtime, e2e latency less the floor's."
+    )
+
+
+class KafkaSweepPoint(_Model):
+    """One generated graph on one Kafka runtime (1 worker)."""
+
+    latency: Summary
+    cpu_ms_per_request: float | None = Field(
+        description="Worker CPU less its idle rate (None when noise made it negative)."
+    )
+    raw_cpu_ms_per_request: float | None = Field(description="Worker CPU, idle polling included.")
+    broker_cpu_ms_per_request: float | None = Field(
+        description="Broker CPU less its idle rate; None when not measured (--bootstrap) or below its idle rate."
+    )
 
 
 class SweepPoint(_Model):
@@ -64,19 +82,17 @@ class SweepPoint(_Model):
     levels: int
     floor: Summary | None
     inprocess: Summary | None
-    kafka: Summary | None
     inprocess_cpu_ms_per_request: float | None
-    kafka_cpu_ms_per_request: float | None = Field(
-        description="Worker CPU less its idle rate (None when noise made it negative)."
+    kafka: dict[str, KafkaSweepPoint] = Field(
+        default_factory=dict, description="Per Kafka runtime measured on the sweep (kafka-1, tansu-1)."
     )
-    kafka_raw_cpu_ms_per_request: float | None = Field(description="Worker CPU, idle polling included.")
-    broker_cpu_ms_per_request: float | None
 
 
 class Sweep(_Model):
     points: list[SweepPoint]
-    kafka_ms_per_level: Overhead | None = Field(
-        description="Slope over depth of Kafka e2e latency less in-process latency."
+    kafka_ms_per_level: dict[str, Overhead] = Field(
+        default_factory=dict,
+        description="Per Kafka runtime, slope over depth of its e2e latency less in-process latency.",
     )
     inprocess_ms_per_level: float | None = Field(
         description="Slope over depth of in-process less floor, p50."
@@ -89,9 +105,16 @@ class Memory(_Model):
     rss_mib: tuple[float, float, float] = Field(
         description="Before, with the first and with the second count in flight."
     )
-    kib_per_request: float = Field(description="Slope between the two counts.")
+    kib_per_request: float | None = Field(
+        description="Slope between the two counts; None when RSS grew less than it resolves (see resolution_kib)."
+    )
+    resolution_kib: float = Field(
+        description="The smallest growth between the two readings taken as a figure: below it the process "
+        "served the requests from memory it had already freed, and RSS cannot tell what they hold."
+    )
     settled: bool = Field(
-        description="The process went idle before each reading (else the reading is early)."
+        description="Each reading came after the process went idle, once its requests were taken in, "
+        "and before any of them finished (else the reading is early or late)."
     )
 
 
@@ -102,13 +125,6 @@ class HopProbe(_Model):
     p50_ms: list[float]
     p99_ms: list[float]
     ack_p50_ms: list[float] = Field(description="The produce round trip of the same records (acks=all).")
-
-    def fetch_wait_ms(self, fetch_max_wait_ms: int) -> float | None:
-        """Median hop less median ack at ``fetch_max_wait_ms``: the part Apache Kafka does not pay."""
-        if fetch_max_wait_ms not in self.fetch_max_wait_ms:
-            return None
-        i = self.fetch_max_wait_ms.index(fetch_max_wait_ms)
-        return max(0.0, self.p50_ms[i] - self.ack_p50_ms[i])
 
 
 class Startup(_Model):
@@ -126,8 +142,13 @@ class Phase(_Model):
 
 class TargetCheck(_Model):
     target: str
-    measured: str
-    passed: bool | None = Field(description="None when the run did not measure it.")
+    measured: str = Field(
+        description="The figure judged, on the judged broker where the target is a Kafka one."
+    )
+    passed: bool | None = Field(description="None when the run did not measure it or does not judge it.")
+    beside: dict[str, str] = Field(
+        default_factory=dict, description="The same figure on each other broker measured: shown, not judged."
+    )
 
 
 class Hedging(_Model):
@@ -181,7 +202,10 @@ class BenchReport(_Model):
     load: dict[str, LoadResult] = Field(description="Per runtime, the stepped open-loop load.")
     memory: list[Memory]
     startup: list[Startup]
-    hops: HopProbe | None
+    judged_broker: str | None = Field(
+        description="The broker the Kafka targets are judged on: kafka when measured, else the one measured."
+    )
+    hops: dict[str, HopProbe] = Field(description="Per broker, the one-hop probe.")
     idle_cores: dict[str, float] = Field(description="CPU with no traffic: consumers polling, heartbeats.")
     targets: list[TargetCheck]
     adaptive: AdaptiveFigures | None = Field(

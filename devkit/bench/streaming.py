@@ -1,6 +1,8 @@
-"""The Kafka runtime's phases: start-up, warm-up, single requests, graph sweeps, memory, load.
+"""The Kafka runtime's phases on one broker: start-up, warm-up, single requests, graph sweeps, memory, load.
 
-In a full run each group of measurements runs on a deployment of its own: a
+:func:`run_kafka` measures one runtime (a number of workers) on one broker; the suite
+calls it per broker and per number of workers, and names the runtimes after the
+broker (``kafka-1``, ``tansu-2``). In a full run each group of measurements runs on a deployment of its own: a
 fresh local broker (unless a cluster was given) and fresh workers, warmed up
 (``--quick`` uses one deployment per runtime, to save the start-ups). Tansu's CPU
 per fetch grows with the number of record batches a partition holds (measured:
@@ -19,12 +21,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from devkit.bench.checks import BROKER_CPU, CAPACITY_P99_MS, CLIENT_CPU
 from devkit.bench.context import BenchContext, Collected, SweepFigures
 from devkit.bench.hops import probe_hops
 from devkit.bench.kafka_runtime import KafkaRuntime
-from devkit.bench.load import RUNTIME, LoadStep, step_up
+from devkit.bench.load import RUNTIME, CpuClock, LoadStep, step_up
 from devkit.bench.measure import sequential, windowed
 from devkit.bench.memory_per_request import memory_per_request
+from devkit.bench.options import MeasuredBroker
 from devkit.bench.results import Startup
 from devkit.bench.workloads import CUSTOMER360, CUSTOMER360_HOLD, CUSTOMER360_NULL, Workload
 from devkit.deployment.local import NO_BROKER_YET, LocalDeployment
@@ -64,16 +68,21 @@ def planned_steps(ctx: BenchContext, *, first: bool) -> int:
 class _Deployment:
     runtime: KafkaRuntime
     broker_pid: int | None
+    """The local broker's process; None on a ``--bootstrap`` cluster, whose CPU is not ours to read."""
 
 
-async def run_kafka(ctx: BenchContext, collected: Collected, *, workers: int, first: bool) -> None:
-    name = f"kafka-{workers}"
+async def run_kafka(
+    ctx: BenchContext, collected: Collected, *, broker: MeasuredBroker, workers: int, first: bool
+) -> None:
+    """The runtime of ``workers`` workers on ``broker``; ``first``: its first on this broker (hops, sweeps, memory)."""
+    name = broker.runtime(workers)
     for i, group in enumerate(_segments(ctx, first=first)):
         swept = [ctx.workloads[part.partition(":")[2]] for part in group if part.startswith("sweep:")]
         segment = "-".join(part.partition(":")[2] or part for part in group)
         deployment = _deployment(
             ctx,
             collected,
+            broker=broker,
             name=name,
             workers=workers,
             segment=segment,
@@ -81,10 +90,10 @@ async def run_kafka(ctx: BenchContext, collected: Collected, *, workers: int, fi
             warm=swept if group == [f"sweep:{w.name}" for w in swept] else None,
         )
         async with deployment as d:
-            if swept:
-                await _sweep(ctx, collected, d, name, swept)
-            for part in group:
-                if part == "latency":
+            for part in group:  # in the group's order: memory first (see _segments)
+                if swept and part == f"sweep:{swept[0].name}":
+                    await _sweep(ctx, collected, d, broker, swept)
+                elif part == "latency":
                     await _single(ctx, collected, d.runtime, name)
                 elif part == "memory":
                     await _memory(ctx, collected, d.runtime, name)
@@ -110,6 +119,7 @@ async def _deployment(
     ctx: BenchContext,
     collected: Collected,
     *,
+    broker: MeasuredBroker,
     name: str,
     workers: int,
     segment: str,
@@ -124,13 +134,13 @@ async def _deployment(
     configs, pipelines = ctx.pipelines_for(f"{name}-{segment}", output_topic=f"{prefix}.profiles")
     progress = ctx.progress
     async with contextlib.AsyncExitStack() as stack:
-        bootstrap = ctx.options.bootstrap
-        if bootstrap is None:
+        if broker.owned:
             progress.phase(f"{name}: starting a local broker")
+        bootstrap = NO_BROKER_YET if broker.owned else broker.where
         local = LocalDeployment(
-            settings=Settings(bootstrap=bootstrap or NO_BROKER_YET, configs=configs).isolated(prefix),
+            settings=Settings(bootstrap=bootstrap, configs=configs).isolated(prefix),
             workdir=ctx.workdir / f"{name}-{segment}",
-            broker=ctx.options.broker if bootstrap is None else None,
+            broker=broker.kind,
             upstream_env=ctx.upstreams.env(),
             log_level="WARNING",
         )
@@ -145,8 +155,8 @@ async def _deployment(
         )
         stack.push_async_callback(runtime.stop)
         if first:
-            progress.phase("kafka: one-hop probe")
-            collected.hops = await probe_hops(
+            progress.phase(f"{broker.label}: one-hop probe")
+            collected.hops[broker.label] = await probe_hops(
                 runtime.settings,
                 waits_ms=ctx.sizes.hop_waits_ms,
                 messages=ctx.sizes.hop_messages,
@@ -221,15 +231,20 @@ async def _idle_cpu_rate(runtime: KafkaRuntime, broker_pid: int | None) -> tuple
 
 
 async def _sweep(
-    ctx: BenchContext, collected: Collected, deployment: _Deployment, name: str, workloads: list[Workload]
+    ctx: BenchContext,
+    collected: Collected,
+    deployment: _Deployment,
+    broker: MeasuredBroker,
+    workloads: list[Workload],
 ) -> None:
     sizes, progress = ctx.sizes, ctx.progress
     runtime, broker_pid = deployment.runtime, deployment.broker_pid
     broker_pids = [broker_pid] if broker_pid is not None else []
     idle_workers, idle_broker = await _idle_cpu_rate(runtime, broker_pid)
+    name = broker.runtime(1)
     collected.idle_cores.setdefault(f"{name} worker", idle_workers)
     if broker_pid is not None:
-        collected.idle_cores.setdefault("broker", idle_broker)
+        collected.idle_cores.setdefault(f"{broker.label} broker", idle_broker)
     for workload in workloads:
         progress.phase(f"{name}: {workload.name}")
         await sequential(runtime, workload, ctx.keys[:2], prefix=f"first-{workload.name}")
@@ -263,7 +278,6 @@ async def _memory(ctx: BenchContext, collected: Collected, runtime: KafkaRuntime
             ctx.keys,
             runtime=name,
             counts=ctx.sizes.memory_in_flight,
-            hold_ms=ctx.sizes.hold_ms,
             pids=runtime.worker_pids,
             prefix=f"memory-{name}",
         )
@@ -288,17 +302,24 @@ async def _load(
         ctx.keys,
         rates=sizes.load_rates,
         duration_s=sizes.load_step_s,
-        threshold_ms=2 * facts.critical_path_ms,
+        threshold_ms=CAPACITY_P99_MS,
         ceiling_ms=facts.deadline_ms,
         tasks_per_request=facts.tasks,
         prefix=f"load-{name}",
-        cpu={
-            RUNTIME: runtime.worker_cpu_seconds,
-            "broker": lambda: cpu_seconds([broker_pid] if broker_pid is not None else []),
-            "bench client": lambda: cpu_seconds([os.getpid()]),
-            "machine": machine_busy_seconds,
-        },
+        cpu=_cpu_clocks(runtime, broker_pid),
         on_step=stepped,
     )
     collected.load[name] = result
     progress.advance(len(sizes.load_rates) - len(result.steps))
+
+
+def _cpu_clocks(runtime: KafkaRuntime, broker_pid: int | None) -> dict[str, CpuClock]:
+    """The CPU read per load step: workers, the broker (only one the bench started), the bench, the machine."""
+    clocks: dict[str, CpuClock] = {
+        RUNTIME: runtime.worker_cpu_seconds,
+        CLIENT_CPU: lambda: cpu_seconds([os.getpid()]),
+        "machine": machine_busy_seconds,
+    }
+    if broker_pid is not None:
+        clocks[BROKER_CPU] = lambda: cpu_seconds([broker_pid])
+    return clocks

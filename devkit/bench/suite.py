@@ -1,7 +1,8 @@
 """One bench run: upstreams up, every runtime measured on the same request sequence, all torn down.
 
 Order: floor and in-process first (no worker exists yet), then the adaptive
-decisions in process, then each Kafka runtime on its own broker. Whatever happens (an error, Ctrl-C), every child
+decisions in process, then, broker by broker (Apache Kafka, Tansu, or the
+``--bootstrap`` cluster), each Kafka runtime on deployments of its own. Whatever happens (an error, Ctrl-C), every child
 process is stopped before :func:`run_bench` returns or raises.
 """
 
@@ -100,16 +101,21 @@ async def run_bench(options: BenchOptions) -> BenchReport:
             )
             _, pipelines = ctx.pipelines_for("facts", output_topic="bench.facts")
             ctx.facts = {name: graph_facts(pipelines[name], w) for name, w in workloads.items()}
-            kafka_runs = options.sizes.kafka_workers if options.wants("kafka") else ()
+            brokers = options.measured_brokers if options.wants("kafka") else ()
+            kafka_runs = [
+                (broker, workers, i == 0)
+                for broker in brokers
+                for i, workers in enumerate(options.sizes.kafka_workers)
+            ]
             progress.expect(
                 local_steps(ctx)
                 + adaptive_steps(ctx)
-                + sum(kafka_steps(ctx, first=i == 0) for i in range(len(kafka_runs)))
+                + sum(kafka_steps(ctx, first=first) for _, _, first in kafka_runs)
             )
             await run_local(ctx, collected)
             await run_adaptive(ctx, collected)
-            for i, workers in enumerate(kafka_runs):
-                await run_kafka(ctx, collected, workers=workers, first=i == 0)
+            for broker, workers, first in kafka_runs:
+                await run_kafka(ctx, collected, broker=broker, workers=workers, first=first)
             progress.phase("stopping the demo upstreams")
     phases = [
         Phase(
@@ -130,7 +136,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         ctx,
         collected,
         machine_facts=machine(
-            broker=options.bootstrap or f"{options.broker.value} (local)",
+            brokers=[f"{b.label} (local)" if b.owned else f"{b.label} at {b.where}" for b in brokers],
             load_before=load_before,
             other_cores=other_cores,
         ),

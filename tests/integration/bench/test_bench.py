@@ -19,10 +19,17 @@ import pytest
 from typer.testing import CliRunner
 
 from devkit.bench import BenchOptions, BenchReport, Sizes, run_bench, write_outputs
+from devkit.bench.command import app as bench_app
+from devkit.brokers.apache_kafka import kafka_available
 from streams.cli.main import app
+from streams.cli.shared_options import BrokerKind
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
+
+BROKERS = (BrokerKind.KAFKA, BrokerKind.TANSU) if kafka_available() else (BrokerKind.TANSU,)
+"""Both brokers in one run where Apache Kafka is installed (as conftest picks the session's broker)."""
+LABELS = [kind.value for kind in BROKERS]
 
 TINY = Sizes(
     single_requests=3,
@@ -60,10 +67,12 @@ def new_children() -> Callable[[], list[psutil.Process]]:
     return lambda: [child for child in children() if child not in before]
 
 
-async def test_bench_measures_every_runtime_and_writes_report_and_plot(
+@pytest.mark.timeout(240)
+async def test_bench_measures_every_runtime_on_each_broker_and_writes_report_and_plot(
     tmp_path: Path, new_children: Callable[[], list[psutil.Process]]
 ) -> None:
-    report = await run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False))
+    report = await run_bench(BenchOptions(custom_sizes=TINY, out=tmp_path, progress=False, brokers=BROKERS))
+    kafka_runtimes = {f"{label}-1" for label in LABELS}
     written = write_outputs(report, tmp_path)
 
     assert new_children() == []
@@ -76,10 +85,11 @@ async def test_bench_measures_every_runtime_and_writes_report_and_plot(
         assert single.levels == 3
         assert single.tasks == 6
         assert single.critical_path_ms == 35.0
-        assert {r.runtime for r in single.runtimes} == {"floor", "inprocess", "kafka-1"}
+        assert {r.runtime for r in single.runtimes} == {"floor", "inprocess", *kafka_runtimes}
         assert all(r.e2e.n == TINY.single_requests and r.not_complete == 0 for r in single.runtimes)
         assert single.inprocess_over_floor is not None
-        assert set(single.kafka_over_inprocess_per_level) == {"kafka-1"}
+        assert set(single.kafka_over_inprocess_per_level) == kafka_runtimes
+        assert set(single.kafka_over_floor) == kafka_runtimes
     assert report.sweep is not None
     assert [(p.shape, p.size, p.nodes, p.levels) for p in report.sweep.points] == [
         ("width", 1, 1, 1),
@@ -87,17 +97,31 @@ async def test_bench_measures_every_runtime_and_writes_report_and_plot(
         ("depth", 1, 1, 1),
         ("depth", 2, 2, 2),
     ]
-    assert all(p.kafka is not None and p.kafka_cpu_ms_per_request is not None for p in report.sweep.points)
-    assert set(report.load) == {"inprocess", "kafka-1"}
-    for result in report.load.values():
-        assert result.threshold_ms == 70.0
+    assert all(set(p.kafka) == kafka_runtimes for p in report.sweep.points)
+    assert all(k.cpu_ms_per_request is not None for p in report.sweep.points for k in p.kafka.values())
+    assert set(report.sweep.kafka_ms_per_level) == kafka_runtimes
+    assert set(report.load) == {"inprocess", *kafka_runtimes}
+    for name, result in report.load.items():
+        assert result.threshold_ms == 100.0
         assert all(step.sent == round(step.offered_rps * TINY.load_step_s) for step in result.steps)
-    assert [m.runtime for m in report.memory] == ["inprocess", "kafka-1"]
-    assert [s.runtime for s in report.startup] == ["kafka-1"]
-    assert report.startup[0].seconds > 0
-    assert report.hops is not None
-    assert report.hops.fetch_max_wait_ms == [5, 10]
-    assert report.targets
+        measured = (
+            {"runtime", "machine"}
+            if name == "inprocess"
+            else {"runtime", "broker", "bench client", "machine"}
+        )
+        assert all(set(step.cpu_ms_per_request) == measured for step in result.steps)
+    assert [m.runtime for m in report.memory] == ["inprocess", *(f"{label}-1" for label in LABELS)]
+    assert [s.runtime for s in report.startup] == [f"{label}-1" for label in LABELS]
+    assert all(s.seconds > 0 for s in report.startup)
+    assert list(report.hops) == LABELS
+    assert all(h.fetch_max_wait_ms == [5, 10] for h in report.hops.values())
+    assert report.machine.brokers == [f"{label} (local)" for label in LABELS]
+    assert report.judged_broker == LABELS[0]
+    phases = [phase.name for phase in report.phases]
+    for label in LABELS:  # memory first on a deployment: what the sweeps free, a worker reuses unseen by RSS
+        assert phases.index(f"{label}-1: memory per request in flight") < phases.index(f"{label}-1: width-1")
+    assert len(report.targets) == 13
+    assert all(set(t.beside) <= set(LABELS[1:]) for t in report.targets)
     assert report.machine.cores >= 1
     assert report.adaptive is not None
     assert report.adaptive.hedging.requests == TINY.hedge_requests
@@ -116,21 +140,23 @@ async def test_full_run_layout_measures_kafka_on_a_fresh_deployment_per_group(
     tmp_path: Path, new_children: Callable[[], list[psutil.Process]]
 ) -> None:
     # A full run starts a broker and workers per group of measurements (latency, memory, each
-    # sweep point, load); each is warmed up and torn down before the next.
+    # sweep point, load); each is warmed up and torn down before the next. On Tansu (the default
+    # when BenchOptions names no broker), its runtime named after it.
     sizes = dataclasses.replace(TINY, widths=(1,), depths=(2,), fresh_deployments=True)
     options = BenchOptions(custom_sizes=sizes, out=tmp_path, progress=False, only=frozenset({"kafka"}))
     report = await run_bench(options)
 
-    assert {r.runtime for s in report.single for r in s.runtimes} == {"kafka-1"}
+    assert {r.runtime for s in report.single for r in s.runtimes} == {"tansu-1"}
     assert all(r.not_complete == 0 for s in report.single for r in s.runtimes)
     assert report.sweep is not None
-    assert [(p.shape, p.size, p.kafka is not None) for p in report.sweep.points] == [
-        ("width", 1, True),
-        ("depth", 2, True),
+    assert [(p.shape, p.size, set(p.kafka)) for p in report.sweep.points] == [
+        ("width", 1, {"tansu-1"}),
+        ("depth", 2, {"tansu-1"}),
     ]
-    assert [m.runtime for m in report.memory] == ["kafka-1"]
-    assert [s.runtime for s in report.startup] == ["kafka-1"]
-    assert set(report.load) == {"kafka-1"}
+    assert [m.runtime for m in report.memory] == ["tansu-1"]
+    assert [s.runtime for s in report.startup] == ["tansu-1"]
+    assert set(report.load) == {"tansu-1"}
+    assert report.judged_broker == "tansu"
     assert report.adaptive is None
     assert new_children() == []
 
@@ -145,7 +171,8 @@ async def test_bench_of_only_the_floor_and_in_process_starts_no_broker(
 
     assert {r.runtime for s in report.single for r in s.runtimes} == {"floor", "inprocess"}
     assert report.startup == []
-    assert report.hops is None
+    assert report.hops == {}
+    assert report.judged_broker is None
     assert set(report.load) == {"inprocess"}
     assert report.adaptive is not None
     assert new_children() == []
@@ -174,3 +201,13 @@ def test_bench_refuses_an_unknown_runtime() -> None:
 
     assert result.exit_code == 1
     assert "unknown runtime 'gpu'" in result.output
+
+
+def test_bench_command_refuses_an_unknown_broker_and_a_broker_beside_bootstrap() -> None:
+    unknown = CliRunner().invoke(bench_app, ["--broker", "kafka,redpanda"])
+    both = CliRunner().invoke(bench_app, ["--broker", "tansu", "--bootstrap", "127.0.0.1:9092"])
+
+    assert unknown.exit_code == 1
+    assert "unknown broker 'redpanda'" in unknown.output
+    assert both.exit_code == 1
+    assert "--broker and --bootstrap exclude each other" in both.output
