@@ -1,10 +1,7 @@
 """``graphfetch bench``'s flags and what they run: measure, print the tables, write the files.
 
-A typer app of the ``dev`` extra, like ``graphfetch chaos``: ``python -m devkit.bench``
-runs it as it stands, and ``graphfetch bench`` hands it its arguments once the
-command passes them through (as ``chaos`` does). Until then ``graphfetch bench``
-takes one ``--broker`` (auto, kafka or tansu); a list, ``all`` and the run's
-default of both brokers need this command.
+A typer app of the ``dev`` extra, like ``graphfetch chaos``: ``graphfetch bench``
+hands it its arguments, and ``python -m devkit.bench`` runs it without the CLI.
 """
 
 from __future__ import annotations

@@ -100,12 +100,9 @@ class BenchOptions:
     only: frozenset[RuntimeName] = field(default_factory=lambda: frozenset(RUNTIMES))
     bootstrap: str | None = None
     """A running Kafka cluster to use instead of starting local brokers (taken to be Apache Kafka)."""
-    brokers: tuple[BrokerKind, ...] = ()
+    brokers: tuple[BrokerKind, ...] = (BrokerKind.TANSU,)
     """The local brokers measured in turn when no ``bootstrap`` is given, ``auto`` resolved
-    (:func:`parse_brokers`); empty: ``broker``."""
-    broker: BrokerKind | None = None
-    """One local broker: what ``graphfetch bench --broker`` passes until the command takes a list
-    (:mod:`devkit.bench.command`); ``brokers`` wins when both are given. Neither: Tansu."""
+    (:func:`parse_brokers`)."""
     pipeline_file: Path | None = None
     """customer360.yaml to copy (default: the checkout's ``configs/customer360.yaml``)."""
     progress: bool = True
@@ -129,8 +126,7 @@ class BenchOptions:
         """The brokers the Kafka runtimes run on, in the order measured."""
         if self.bootstrap is not None:
             return (MeasuredBroker(label=BrokerKind.KAFKA.value, kind=None, where=self.bootstrap),)
-        kinds = self.brokers or (self.broker or BrokerKind.TANSU,)
-        return tuple(MeasuredBroker(label=kind.value, kind=kind, where="local") for kind in kinds)
+        return tuple(MeasuredBroker(label=kind.value, kind=kind, where="local") for kind in self.brokers)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ for command in (validate, contracts, plan, run, worker, produce, consume, reques
     app.command()(command)
 app.command("broker")(broker_command)
 app.command("demo-upstreams", context_settings=_PASS_THROUGH, add_help_option=False)(demo_upstreams)
-app.command()(bench)
+app.command("bench", context_settings=_PASS_THROUGH, add_help_option=False)(bench)
 app.command("chaos", context_settings=_PASS_THROUGH, add_help_option=False)(chaos)
 
 

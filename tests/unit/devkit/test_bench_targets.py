@@ -261,4 +261,4 @@ def test_runtimes_are_named_after_their_broker_and_bootstrap_is_one_cluster() ->
     assert [(b.runtime(1), b.owned, b.where) for b in cluster.measured_brokers] == [
         ("kafka-1", False, "kafka.example:9092")
     ]
-    assert [b.label for b in BenchOptions(broker=BrokerKind.KAFKA).measured_brokers] == ["kafka"]
+    assert [b.label for b in BenchOptions(brokers=(BrokerKind.KAFKA,)).measured_brokers] == ["kafka"]
