@@ -134,6 +134,15 @@ class ChildBroker:
             raise BrokerError(f"The local {self.name} broker has not been started. Call start() first.")
         return self._process.pid
 
+    @property
+    def exit_code(self) -> int | None:
+        """The broker process's exit code once it has ended (by itself, or stopped); None while it runs."""
+        return self._process.poll() if self._process is not None else None
+
+    def last_output(self) -> str:
+        """The end of the broker's output (its log file), for an error message."""
+        return self._log_tail()
+
     def start(self) -> None:
         """Start the broker and return once it serves clients."""
         if self._state is not _State.NEW:

@@ -192,7 +192,11 @@ def broker_command(
             f"{broker.name} ready in {broker.startup_s or 0:.1f} s (pid {broker.pid}); Ctrl-C stops it",
             err=True,
         )
-        stopping.wait()
+        while not stopping.wait(0.5):
+            if (code := broker.exit_code) is not None:  # it ended by itself: say so, do not wait on
+                raise fail(
+                    f"{broker.name} exited by itself (code {code}); its last output:\n{broker.last_output()}"
+                )
     finally:
         broker.stop()
     typer.echo(f"{broker.name} stopped.", err=True)

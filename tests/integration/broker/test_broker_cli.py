@@ -94,6 +94,32 @@ async def test_broker_prints_its_bootstrap_first_and_leaves_nothing_after_a_sign
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
 
 
+async def test_broker_says_so_and_exits_when_its_broker_dies() -> None:
+    process = await asyncio.create_subprocess_exec(
+        GRAPHFETCH,
+        "broker",
+        "--kind",
+        "tansu",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        first = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        assert first.startswith("bootstrap="), first
+        for child in _broker_children(process.pid):
+            child.kill()
+        await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    err = (await process.stderr.read()).decode()
+    assert process.returncode == 1, err
+    assert "Tansu exited by itself" in err
+    assert "Traceback" not in err
+
+
 def test_kafka_without_its_jars_says_which_command_installs_them(tmp_path: Path) -> None:
     env = {**os.environ, "GRAPHFETCH_KAFKA_LIBS": str(tmp_path / "nothing-here")}
     done = subprocess.run(
