@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from devkit.bench.load import RUNTIME, LoadResult, LoadStep
 from devkit.bench.results import Memory, SingleRequest, Sweep, SweepPoint, TargetCheck
+from devkit.bench.stats import Overhead
 
 ISSUE = 16
 """The performance issue whose targets these are."""
@@ -102,36 +103,42 @@ def inprocess_over_floor(single: SingleRequest | None) -> TargetCheck:
     )
 
 
+def _level_figure(
+    quantile: str, *, over_of: Callable[[str], Overhead | None], samples_of: Callable[[str], int]
+) -> Callable[[str], Figure]:
+    """A broker's 1-worker figure per level at ``quantile`` (p50 or p99), from ``over_of(runtime)``."""
+
+    def figure(broker: str) -> Figure:
+        runtime = f"{broker}-1"
+        over = over_of(runtime)
+        if over is None:
+            return NOT_MEASURED
+        if quantile == "p50":
+            return Figure(f"{runtime}: {_ms(over.p50)}", judge(over.p50, LEVEL_P50_MS))
+        shown = _p99(over.p99, samples_of(runtime), LEVEL_P99_MS)
+        return Figure(f"{runtime}: {shown.text}", shown.passed)
+
+    return figure
+
+
 def per_level(
     single: SingleRequest | None, sweep: Sweep | None, *, judged: str | None, others: Sequence[str]
 ) -> list[TargetCheck]:
     """Kafka (1 worker) over in-process per level: customer360's overhead / 3, and the depth sweep's slope."""
 
     def customer360(quantile: str) -> Callable[[str], Figure]:
-        def figure(broker: str) -> Figure:
-            runtime = f"{broker}-1"
-            over = single.kafka_over_inprocess_per_level.get(runtime) if single else None
-            if single is None or over is None:
-                return NOT_MEASURED
-            if quantile == "p50":
-                return Figure(f"{runtime}: {_ms(over.p50)}", judge(over.p50, LEVEL_P50_MS))
-            shown = _p99(over.p99, _samples(single, runtime), LEVEL_P99_MS)
-            return Figure(f"{runtime}: {shown.text}", shown.passed)
-
-        return figure
+        return _level_figure(
+            quantile,
+            over_of=lambda runtime: single.kafka_over_inprocess_per_level.get(runtime) if single else None,
+            samples_of=lambda runtime: _samples(single, runtime) if single else 0,
+        )
 
     def slope(quantile: str) -> Callable[[str], Figure]:
-        def figure(broker: str) -> Figure:
-            runtime = f"{broker}-1"
-            over = sweep.kafka_ms_per_level.get(runtime) if sweep else None
-            if sweep is None or over is None:
-                return NOT_MEASURED
-            if quantile == "p50":
-                return Figure(f"{runtime}: {_ms(over.p50)}", judge(over.p50, LEVEL_P50_MS))
-            shown = _p99(over.p99, _sweep_samples(sweep, runtime), LEVEL_P99_MS)
-            return Figure(f"{runtime}: {shown.text}", shown.passed)
-
-        return figure
+        return _level_figure(
+            quantile,
+            over_of=lambda runtime: sweep.kafka_ms_per_level.get(runtime) if sweep else None,
+            samples_of=lambda runtime: _sweep_samples(sweep, runtime) if sweep else 0,
+        )
 
     rows = [
         (
@@ -261,15 +268,31 @@ def _wide_over_narrow(sweep: Sweep | None, runtime: str) -> Figure:
 
 
 def linear(sweep: Sweep | None, *, judged: str | None, others: Sequence[str]) -> list[TargetCheck]:
-    target = f"64-wide graph: CPU per node <= {WIDE_OVER_NARROW:g}x a 4-wide one's"
-    inprocess = _wide_over_narrow(sweep, "inprocess")
+    return _engine_and_worker(
+        f"64-wide graph: CPU per node <= {WIDE_OVER_NARROW:g}x a 4-wide one's",
+        inprocess=_wide_over_narrow(sweep, "inprocess"),
+        worker=lambda runtime: _wide_over_narrow(sweep, runtime),
+        judged=judged,
+        others=others,
+    )
+
+
+def _engine_and_worker(
+    target: str,
+    *,
+    inprocess: Figure,
+    worker: Callable[[str], Figure],
+    judged: str | None,
+    others: Sequence[str],
+) -> list[TargetCheck]:
+    """A target of the in-process engine and of a 1-worker Kafka runtime (``worker(runtime)``)."""
     return [
         TargetCheck(target=f"in-process: {target}", measured=inprocess.text, passed=inprocess.passed),
         _on_brokers(
             f"Kafka worker: {target}",
             judged=judged,
             others=others,
-            figure=lambda broker: _wide_over_narrow(sweep, f"{broker}-1"),
+            figure=lambda broker: worker(f"{broker}-1"),
         ),
     ]
 
@@ -297,17 +320,13 @@ def memory_per_request(
     memory: Sequence[Memory], *, judged: str | None, others: Sequence[str]
 ) -> list[TargetCheck]:
     by_runtime = {m.runtime: m for m in memory}
-    target = f"memory per request in flight <= {MEMORY_KIB:g} KiB"
-    inprocess = memory_figure(by_runtime.get("inprocess"))
-    return [
-        TargetCheck(target=f"in-process: {target}", measured=inprocess.text, passed=inprocess.passed),
-        _on_brokers(
-            f"Kafka worker: {target}",
-            judged=judged,
-            others=others,
-            figure=lambda broker: memory_figure(by_runtime.get(f"{broker}-1")),
-        ),
-    ]
+    return _engine_and_worker(
+        f"memory per request in flight <= {MEMORY_KIB:g} KiB",
+        inprocess=memory_figure(by_runtime.get("inprocess")),
+        worker=lambda runtime: memory_figure(by_runtime.get(runtime)),
+        judged=judged,
+        others=others,
+    )
 
 
 def check_targets(
