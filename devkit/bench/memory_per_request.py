@@ -7,15 +7,13 @@ allocates once (pools, caches, arenas).
 
 RSS only sees memory a process asks the system for: requests served from memory
 it had already freed add nothing to it (a second measurement in one process read
-2.3 KiB per request where its first read 23.4). And a reading taken before the
-process has taken its requests in counts them for nothing: waiting for the
-processes to go idle cannot tell that apart when their idle polling is high.
-A quick run on ``--bootstrap`` printed 0.0 KiB (RSS 106 -> 106 MiB from 50 to 150
-in flight) the first way: its worker had just run the graph sweeps, whose bursts
-freed more than the held requests needed (:mod:`devkit.bench.streaming` now
-measures memory first). So a growth under :data:`RESOLUTION_BYTES` is
-reported as not resolved, and every reading is checked against the answers
-(:func:`_taken_in`) before the figure is called settled.
+2.3 KiB per request where its first read 23.4; after the graph sweeps' bursts, 0).
+So :mod:`devkit.bench.streaming` measures memory first, a growth under
+:data:`RESOLUTION_BYTES` is reported as not resolved, and, since a reading
+taken before the process has taken its requests in counts them for nothing
+(waiting for idle cannot tell that apart when idle polling is high), every
+reading is checked against the answers (:func:`_taken_in`) before the figure
+is called settled.
 """
 
 from __future__ import annotations
