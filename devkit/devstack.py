@@ -143,10 +143,9 @@ class DevStack:
         echo(f"pipelines         {', '.join(sorted(self.options.pipelines))}  (from {settings.configs})")
         echo(f"requests topic    {settings.requests_topic}   dead letters: {settings.dlq_topic}")
         env = f"GRAPHFETCH_BOOTSTRAP={settings.bootstrap}"
+        # A fetch wait other than the default is the broker's need (Tansu's): the client needs it too.
         if settings.fetch_max_wait_ms != Settings.model_fields["fetch_max_wait_ms"].default:
-            env += (
-                f" GRAPHFETCH_FETCH_MAX_WAIT_MS={settings.fetch_max_wait_ms}"  # the broker needs it (Tansu)
-            )
+            env += f" GRAPHFETCH_FETCH_MAX_WAIT_MS={settings.fetch_max_wait_ms}"
         echo("try, in another terminal:")
         echo(f"  {env} graphfetch request customer360 --key customer_id=C00042")
 

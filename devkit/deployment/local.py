@@ -51,8 +51,9 @@ class LocalDeployment(Lifecycle):
     ``broker``: the kind of local broker to start (its log ``broker.log`` in ``workdir``),
     or None to use the one ``settings.bootstrap`` names (then ``async with`` is optional:
     workers can start at once). ``settings`` are the deployment's, their bootstrap replaced
-    by the own broker's once it serves (and its fetch wait by the one that broker needs). ``workdir`` holds the logs and is the workers'
-    current directory; without one, no worker process can start.
+    by the own broker's once it serves, and their fetch wait by the one that broker needs
+    (:func:`on_broker`). ``workdir`` holds the logs and is the workers' current directory;
+    without one, no worker process can start.
     """
 
     def __init__(
