@@ -31,6 +31,7 @@ _DEPLOYMENT_FIELDS = (
     "heartbeat_interval_ms",
     "fetch_max_wait_ms",
     "linger_ms",
+    "event_loop",
 )
 
 
@@ -191,7 +192,8 @@ class Settings(BaseSettings):
         return type(self)(**{**self.model_dump(exclude_unset=True), **named, **changes})
 
     def deployment_env(self) -> dict[str, str]:
-        """The ``GRAPHFETCH_*`` variables that make a worker process join this deployment."""
+        """The ``GRAPHFETCH_*`` variables that make a worker process join this deployment, and run with
+        its client tuning (fetch wait, linger, event loop)."""
         return {f"GRAPHFETCH_{name.upper()}": str(getattr(self, name)) for name in _DEPLOYMENT_FIELDS}
 
     def trace_url(self, trace_id: str) -> str:
