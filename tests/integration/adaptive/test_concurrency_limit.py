@@ -9,8 +9,10 @@ source can take:
   overload (the failure this limit exists for);
 - with the adaptive limit (ceiling 64) the limit settles near the capacity, the upstream
   answers in time and the breaker stays closed;
-- a burst of requests with a short deadline is then answered at once for the ones that
-  cannot get a slot in time: shed, profile out before the deadline, the error saying why.
+- a burst of requests with a short deadline is then answered for the ones that cannot get
+  a slot in time without calling the upstream: shed, the profile partial, the error saying
+  why. (How soon a shed request is answered is a speed: on a loaded machine its profile
+  can go out past the deadline it was shed for, once the loop gets to it.)
 
 Assertions are about behaviour (bands, states, the order of two instants), never speeds.
 """
@@ -108,7 +110,7 @@ async def test_the_adaptive_limit_settles_near_capacity_and_keeps_the_breaker_cl
     assert seen["complete"] >= 0.9 * len(profiles), "the upstream answered in time"
 
     # A burst of requests that must be answered within 300 ms: those that cannot get a slot in time
-    # are shed (kind `shed`, no upstream call), and their profiles go out before the deadline.
+    # are shed (kind `shed`, no upstream call, the profile partial).
     deadline_ms = 300.0
     burst = await asyncio.gather(
         *(run(engine, pipeline, key=2_000 + i, deadline_ms=deadline_ms, tag="burst") for i in range(300))
@@ -120,7 +122,6 @@ async def test_the_adaptive_limit_settles_near_capacity_and_keeps_the_breaker_cl
         error = profile.errors["customer"]
         assert error.attempts == 0
         assert not error.retriable
-        assert profile.timing.latency_ms < deadline_ms, "a shed request is answered before its deadline"
         assert profile.status == "partial", "out of time, as at the deadline: not a failure of the source"
         assert error.message.startswith("source 'crm': shed after waiting ")
     assert source.breaker.state is BreakerState.CLOSED

@@ -178,7 +178,9 @@ async def test_start_faults_apply_default_then_service_overrides(
     async with httpx.AsyncClient(base_url=server.url) as client:
         status, elapsed = await _timed_get(client, "/risk/scores/A437327")
         assert (status, elapsed >= 0.195) == (503, True)
-        status, elapsed = await _timed_get(client, "/loyalty/members/A437327")
-        assert (status, elapsed >= 0.195) == (200, True)
+        status, delayed = await _timed_get(client, "/loyalty/members/A437327")
+        assert (status, delayed >= 0.195) == (200, True)
         status, elapsed = await _timed_get(client, CUSTOMER)
-        assert (status, elapsed < 0.195) == (200, True)
+        # crm's own latency (0) beats the default: the order of the two calls, not a stopwatch bound,
+        # so that a loaded machine's stall cannot pass for the default's 200 ms.
+        assert (status, elapsed < delayed) == (200, True)
