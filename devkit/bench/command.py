@@ -18,6 +18,7 @@ from devkit.bench.report_tables import print_report, report_console
 from devkit.bench.suite import run_bench, write_outputs
 from devkit.brokers.apache_kafka import kafka_available
 from planner import GraphfetchError
+from streams.cli.common import fail
 from streams.cli.service_runner import Interrupted, cancelled_on_signal
 
 BROKER_HELP = (
@@ -68,11 +69,9 @@ def bench(
         runtimes = parse_only(only)
         brokers = parse_brokers(broker, quick=quick, kafka_installed=kafka_available())
     except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     if bootstrap is not None and broker is not None:
-        typer.echo("--broker and --bootstrap exclude each other: --bootstrap names the one cluster", err=True)
-        raise typer.Exit(1)
+        raise fail("--broker and --bootstrap exclude each other: --bootstrap names the one cluster")
     flags = [("--quick", quick), (f"--only {only}", only), (f"--bootstrap {bootstrap}", bootstrap)]
     flags.append((f"--broker {','.join(kind.value for kind in brokers)}", bootstrap is None))
     options = BenchOptions(
@@ -87,11 +86,9 @@ def bench(
     try:
         report = asyncio.run(cancelled_on_signal(run_bench(options)))
     except (BenchError, GraphfetchError) as exc:
-        typer.echo(f"bench failed: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"bench failed: {exc}") from None
     except Interrupted:
-        typer.echo("graphfetch bench: interrupted; what it started is stopped", err=True)
-        raise typer.Exit(130) from None
+        raise fail("graphfetch bench: interrupted; what it started is stopped", code=130) from None
     print_report(report, report_console())
     for path in write_outputs(report, out):
         typer.echo(f"wrote {path}")

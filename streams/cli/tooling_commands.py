@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
-from streams.cli.common import (
-    needs_dev_extra,
-    settings_from,
-)
+from streams.cli.common import needs_dev_extra, settings_from
 
 
 def demo_upstreams(ctx: typer.Context) -> None:
@@ -31,12 +30,7 @@ def bench(ctx: typer.Context) -> None:
 
     Its flags are the bench's own (devkit, the dev extra): ``graphfetch bench --help`` lists them.
     """
-    try:
-        from devkit.bench.command import app as bench_app
-    except ModuleNotFoundError as exc:
-        raise needs_dev_extra("bench", exc) from None
-    command = typer.main.get_command(bench_app)
-    command.main(args=list(ctx.args), prog_name="graphfetch bench", standalone_mode=True)
+    _hand_over(ctx, "bench", "devkit.bench.command")
 
 
 def chaos(ctx: typer.Context) -> None:
@@ -44,9 +38,15 @@ def chaos(ctx: typer.Context) -> None:
 
     Its flags are the fault suite's own (devkit, the dev extra): ``graphfetch chaos --help`` lists them.
     """
+    _hand_over(ctx, "chaos", "devkit.chaos.command")
+
+
+def _hand_over(ctx: typer.Context, command: str, module: str) -> None:
+    """Run the typer ``app`` of devkit's ``module`` with this command's arguments."""
     try:
-        from devkit.chaos.command import app as chaos_app
+        app = importlib.import_module(module).app
     except ModuleNotFoundError as exc:
-        raise needs_dev_extra("chaos", exc) from None
-    command = typer.main.get_command(chaos_app)
-    command.main(args=list(ctx.args), prog_name="graphfetch chaos", standalone_mode=True)
+        raise needs_dev_extra(command, exc) from None
+    typer.main.get_command(app).main(
+        args=list(ctx.args), prog_name=f"graphfetch {command}", standalone_mode=True
+    )
