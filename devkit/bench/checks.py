@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from devkit.bench.load import RUNTIME, LoadResult, LoadStep
-from devkit.bench.results import Memory, SingleRequest, Sweep, SweepPoint, TargetCheck
+from devkit.bench.results import HopProbe, Memory, SingleRequest, Sweep, SweepPoint, TargetCheck
 from devkit.bench.stats import Overhead
 
 ISSUE = 16
@@ -104,25 +104,37 @@ def inprocess_over_floor(single: SingleRequest | None) -> TargetCheck:
 
 
 def _level_figure(
-    quantile: str, *, over_of: Callable[[str], Overhead | None], samples_of: Callable[[str], int]
+    quantile: str,
+    *,
+    over_of: Callable[[str], Overhead | None],
+    samples_of: Callable[[str], int],
+    hops: Mapping[str, HopProbe],
 ) -> Callable[[str], Figure]:
-    """A broker's 1-worker figure per level at ``quantile`` (p50 or p99), from ``over_of(runtime)``."""
+    """A broker's 1-worker figure per level at ``quantile`` (p50 or p99), from ``over_of(runtime)``;
+    at p50 with the broker's own floor beside it, two hops of a bare client (:meth:`HopProbe.level_floor_ms`)."""
 
     def figure(broker: str) -> Figure:
         runtime = f"{broker}-1"
         over = over_of(runtime)
         if over is None:
             return NOT_MEASURED
-        if quantile == "p50":
-            return Figure(f"{runtime}: {_ms(over.p50)}", judge(over.p50, LEVEL_P50_MS))
-        shown = _p99(over.p99, samples_of(runtime), LEVEL_P99_MS)
-        return Figure(f"{runtime}: {shown.text}", shown.passed)
+        if quantile == "p99":
+            shown = _p99(over.p99, samples_of(runtime), LEVEL_P99_MS)
+            return Figure(f"{runtime}: {shown.text}", shown.passed)
+        probe = hops.get(broker)
+        floor = "" if probe is None else f" (two hops of a bare client: {_ms(probe.level_floor_ms())})"
+        return Figure(f"{runtime}: {_ms(over.p50)}{floor}", judge(over.p50, LEVEL_P50_MS))
 
     return figure
 
 
 def per_level(
-    single: SingleRequest | None, sweep: Sweep | None, *, judged: str | None, others: Sequence[str]
+    single: SingleRequest | None,
+    sweep: Sweep | None,
+    *,
+    hops: Mapping[str, HopProbe],
+    judged: str | None,
+    others: Sequence[str],
 ) -> list[TargetCheck]:
     """Kafka (1 worker) over in-process per level: customer360's overhead / 3, and the depth sweep's slope."""
 
@@ -131,6 +143,7 @@ def per_level(
             quantile,
             over_of=lambda runtime: single.kafka_over_inprocess_per_level.get(runtime) if single else None,
             samples_of=lambda runtime: _samples(single, runtime) if single else 0,
+            hops=hops,
         )
 
     def slope(quantile: str) -> Callable[[str], Figure]:
@@ -138,6 +151,7 @@ def per_level(
             quantile,
             over_of=lambda runtime: sweep.kafka_ms_per_level.get(runtime) if sweep else None,
             samples_of=lambda runtime: _sweep_samples(sweep, runtime) if sweep else 0,
+            hops=hops,
         )
 
     rows = [
@@ -335,14 +349,16 @@ def check_targets(
     sweep: Sweep | None,
     load: Mapping[str, LoadResult],
     memory: Sequence[Memory],
+    hops: Mapping[str, HopProbe],
     brokers: Sequence[str],
 ) -> list[TargetCheck]:
-    """Every target of issue 16; ``brokers``: the labels of the brokers measured, in order."""
+    """Every target of issue 16; ``brokers``: the labels of the brokers measured, in order; ``hops``:
+    their one-hop probes, whose floor is shown beside the figures per level."""
     judged = judged_broker(brokers)
     others = [b for b in brokers if b != judged]
     customer360 = single.get("customer360")
     return [
-        *per_level(customer360, sweep, judged=judged, others=others),
+        *per_level(customer360, sweep, hops=hops, judged=judged, others=others),
         kafka_over_floor(customer360, judged=judged, others=others),
         inprocess_over_floor(customer360),
         *capacity(load, judged=judged, others=others),

@@ -4,7 +4,9 @@ Tansu holds a fetch until ``fetch_max_wait_ms`` (docs/spec.md#6-brokers-in-tests
 hop grows with that setting; Apache Kafka answers a fetch as soon as data
 arrives. A hop is the produce round trip (the ack) plus the wait of the fetch
 that is open when the record lands; the bench measures both, on each broker it
-runs the Kafka runtimes on (docs/tansu-probe.md has the same model)."""
+runs the Kafka runtimes on (docs/tansu-probe.md has the same model). Two hops at the runtimes'
+fetch wait are the broker's floor for one dependency level (:meth:`HopProbe.level_floor_ms`),
+shown beside the figures per level."""
 
 from __future__ import annotations
 
@@ -82,15 +84,23 @@ async def _hop_ms(
 async def probe_hops(
     settings: Settings, *, waits_ms: tuple[int, ...], messages: int, prefix: str, seed: int
 ) -> HopProbe:
+    """Hops at each of ``waits_ms`` and at the runtimes' own fetch wait (``settings``)."""
     rng = random.Random(seed)
+    waits = sorted({*waits_ms, settings.fetch_max_wait_ms})
     p50s: list[float] = []
     p99s: list[float] = []
     ack_p50s: list[float] = []
-    for wait_ms in waits_ms:
+    for wait_ms in waits:
         latencies, acks = await _hop_ms(
             settings, topic=f"{prefix}.hop-{wait_ms}", wait_ms=wait_ms, messages=messages, rng=rng
         )
         p50s.append(percentile(latencies, 0.5))
         p99s.append(percentile(latencies, 0.99))
         ack_p50s.append(percentile(acks, 0.5))
-    return HopProbe(fetch_max_wait_ms=list(waits_ms), p50_ms=p50s, p99_ms=p99s, ack_p50_ms=ack_p50s)
+    return HopProbe(
+        fetch_max_wait_ms=waits,
+        p50_ms=p50s,
+        p99_ms=p99s,
+        ack_p50_ms=ack_p50s,
+        runtime_fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )

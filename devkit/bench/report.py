@@ -170,7 +170,12 @@ def assemble(
         adaptive=collected.adaptive,
         phases=phases,
         targets=check_targets(
-            single=singles, sweep=swept, load=collected.load, memory=collected.memory, brokers=brokers
+            single=singles,
+            sweep=swept,
+            load=collected.load,
+            memory=collected.memory,
+            hops=collected.hops,
+            brokers=brokers,
         ),
         notes=ctx.notes,
     )

@@ -218,7 +218,8 @@ def _other(report: BenchReport) -> Table:
         table.add_row(f"start-up, {startup.runtime}", f"{startup.seconds:.2f} s (spawn -> first profile)")
     for broker, hops in report.hops.items():
         pairs = ", ".join(
-            f"{w} ms: p50 {p50:.1f} / p99 {p99:.1f} (ack {ack:.1f})"
+            f"{w} ms{' (the runtimes)' if w == hops.runtime_fetch_max_wait_ms else ''}: "
+            f"p50 {p50:.1f} / p99 {p99:.1f} (ack {ack:.1f})"
             for w, p50, p99, ack in zip(
                 hops.fetch_max_wait_ms, hops.p50_ms, hops.p99_ms, hops.ack_p50_ms, strict=True
             )

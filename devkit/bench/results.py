@@ -125,6 +125,14 @@ class HopProbe(_Model):
     p50_ms: list[float]
     p99_ms: list[float]
     ack_p50_ms: list[float] = Field(description="The produce round trip of the same records (acks=all).")
+    runtime_fetch_max_wait_ms: int = Field(
+        description="The fetch wait of the runtimes on this broker (one of fetch_max_wait_ms)."
+    )
+
+    def level_floor_ms(self) -> float:
+        """Two hops at the runtimes' fetch wait (p50): what one dependency level costs on this broker
+        before graphfetch does anything, its task out to a connector and its result back."""
+        return 2.0 * self.p50_ms[self.fetch_max_wait_ms.index(self.runtime_fetch_max_wait_ms)]
 
 
 class Startup(_Model):

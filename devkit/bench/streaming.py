@@ -154,16 +154,6 @@ async def _deployment(
             workers=workers,
         )
         stack.push_async_callback(runtime.stop)
-        if first:
-            progress.phase(f"{broker.label}: one-hop probe")
-            collected.hops[broker.label] = await probe_hops(
-                runtime.settings,
-                waits_ms=ctx.sizes.hop_waits_ms,
-                messages=ctx.sizes.hop_messages,
-                prefix=prefix,
-                seed=ctx.options.seed,
-            )
-            progress.advance()
         progress.phase(f"{name}: starting {workers} worker(s)")
         seconds = await runtime.start(probe=ctx.customer360_null, probe_key=ctx.keys[0])
         if first:
@@ -177,6 +167,16 @@ async def _deployment(
                 await sequential(
                     runtime, workload, ctx.keys[: ctx.sizes.warmup_requests], prefix=f"warm-{workload.name}"
                 )
+            progress.advance()
+        if first:  # after the warm-up: a broker's first requests are slower (a JVM compiles its code)
+            progress.phase(f"{broker.label}: one-hop probe")
+            collected.hops[broker.label] = await probe_hops(
+                runtime.settings,
+                waits_ms=ctx.sizes.hop_waits_ms,
+                messages=ctx.sizes.hop_messages,
+                prefix=prefix,
+                seed=ctx.options.seed,
+            )
             progress.advance()
         yield _Deployment(runtime=runtime, broker_pid=broker_pid)
         if runtime.collector.duplicates:

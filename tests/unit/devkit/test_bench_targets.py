@@ -21,7 +21,7 @@ from devkit.bench.checks import (
 )
 from devkit.bench.load import RUNTIME, LoadResult, LoadStep
 from devkit.bench.options import BenchOptions, parse_brokers
-from devkit.bench.results import Memory, RuntimeLatency, SingleRequest, TargetCheck
+from devkit.bench.results import HopProbe, Memory, RuntimeLatency, SingleRequest, TargetCheck
 from devkit.bench.stats import Overhead, Summary
 from streams.cli.shared_options import BrokerKind
 
@@ -33,6 +33,17 @@ def summary(p50: float, *, p99: float | None = None, n: int = 200) -> Summary:
 
 def overhead(p50: float, p99: float) -> Overhead:
     return Overhead(p50=p50, p95=p99, p99=p99)
+
+
+def hop_probe(*, runtime_wait_ms: int, p50_ms: float) -> HopProbe:
+    """A probe whose hop at the runtimes' wait takes ``p50_ms``, and twice as long at 5 ms."""
+    return HopProbe(
+        fetch_max_wait_ms=[5, runtime_wait_ms],
+        p50_ms=[2 * p50_ms, p50_ms],
+        p99_ms=[4 * p50_ms, 2 * p50_ms],
+        ack_p50_ms=[p50_ms, p50_ms],
+        runtime_fetch_max_wait_ms=runtime_wait_ms,
+    )
 
 
 def customer360(
@@ -90,11 +101,14 @@ def test_kafka_targets_are_judged_on_apache_kafka_and_tansu_is_shown_beside() ->
         over_floor={"kafka-1": overhead(11.0, 30.0), "tansu-1": overhead(30.0, 60.0)},
     )
 
-    p50, p99, *_ = per_level(single, None, judged="kafka", others=["tansu"])
+    hops = {"kafka": hop_probe(runtime_wait_ms=100, p50_ms=1.75)}
+
+    p50, p99, *_ = per_level(single, None, hops=hops, judged="kafka", others=["tansu"])
     over_floor = kafka_over_floor(single, judged="kafka", others=["tansu"])
 
     assert (p50.passed, p99.passed, over_floor.passed) == (True, True, True)
-    assert p50.measured == "kafka-1: 2.50 ms"
+    assert p50.measured == "kafka-1: 2.50 ms (two hops of a bare client: 3.50 ms)"
+    assert p99.measured == "kafka-1: 8.00 ms"
     assert p50.beside == {"tansu": "tansu-1: 9.00 ms"}
     assert over_floor.beside == {"tansu": "tansu-1: 30.00 ms"}
 
@@ -104,7 +118,7 @@ def test_a_level_over_three_ms_at_p50_or_ten_at_p99_fails() -> None:
         per_level={"kafka-1": overhead(3.1, 10.5)}, over_floor={"kafka-1": overhead(12.5, 40.0)}
     )
 
-    p50, p99, *_ = per_level(single, None, judged="kafka", others=[])
+    p50, p99, *_ = per_level(single, None, hops={}, judged="kafka", others=[])
 
     assert (p50.passed, p99.passed) == (False, False)
     assert kafka_over_floor(single, judged="kafka", others=[]).passed is False
@@ -117,7 +131,7 @@ def test_a_p99_of_fewer_than_a_hundred_samples_is_shown_not_judged() -> None:
         over_floor={"kafka-1": overhead(5.0, 9.0)},
     )
 
-    _, p99, *_ = per_level(single, None, judged="kafka", others=[])
+    _, p99, *_ = per_level(single, None, hops={}, judged="kafka", others=[])
 
     assert p99.passed is None
     assert "not judged" in p99.measured
@@ -210,7 +224,7 @@ def test_memory_is_judged_only_when_resolved_and_settled() -> None:
 
 
 def test_every_target_of_issue_16_is_listed_once_with_nothing_measured() -> None:
-    checks = check_targets(single={}, sweep=None, load={}, memory=[], brokers=["kafka", "tansu"])
+    checks = check_targets(single={}, sweep=None, load={}, memory=[], hops={}, brokers=["kafka", "tansu"])
 
     assert len(checks) == 13
     assert all(isinstance(c, TargetCheck) and c.passed is None for c in checks)
