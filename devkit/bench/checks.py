@@ -170,14 +170,26 @@ def per_level(
 
 
 def kafka_over_floor(
-    single: SingleRequest | None, *, judged: str | None, others: Sequence[str]
+    single: SingleRequest | None,
+    *,
+    hops: Mapping[str, HopProbe],
+    judged: str | None,
+    others: Sequence[str],
 ) -> TargetCheck:
+    """customer360 on Kafka over the floor, with the broker's own share beside it: the request's hops
+    (in, a task and a result per level, the profile out), each at a bare client's p50."""
+
     def figure(broker: str) -> Figure:
         runtime = f"{broker}-1"
         over = single.kafka_over_floor.get(runtime) if single else None
-        if over is None:
+        if single is None or over is None:
             return NOT_MEASURED
-        return Figure(f"{runtime}: {_ms(over.p50)}", judge(over.p50, KAFKA_OVER_FLOOR_P50_MS))
+        probe = hops.get(broker)
+        floor = ""
+        if probe is not None:
+            count = 2 + 2 * single.levels
+            floor = f" ({count} hops of a bare client: {_ms(count * probe.level_floor_ms() / 2)})"
+        return Figure(f"{runtime}: {_ms(over.p50)}{floor}", judge(over.p50, KAFKA_OVER_FLOOR_P50_MS))
 
     target = (
         f"customer360 end to end on Kafka, 1 worker, over the floor, p50 <= {KAFKA_OVER_FLOOR_P50_MS:g} ms"
@@ -359,7 +371,7 @@ def check_targets(
     customer360 = single.get("customer360")
     return [
         *per_level(customer360, sweep, hops=hops, judged=judged, others=others),
-        kafka_over_floor(customer360, judged=judged, others=others),
+        kafka_over_floor(customer360, hops=hops, judged=judged, others=others),
         inprocess_over_floor(customer360),
         *capacity(load, judged=judged, others=others),
         worker_cpu(load, judged=judged, others=others),

@@ -120,6 +120,7 @@ async def test_bench_measures_every_runtime_on_each_broker_and_writes_report_and
     if "tansu" in report.hops:
         assert report.hops["tansu"].runtime_fetch_max_wait_ms == 5
     assert "two hops of a bare client" in report.targets[0].measured
+    assert "8 hops of a bare client" in report.targets[4].measured  # customer360: 3 levels, in and out
     assert report.machine.brokers == [f"{label} (local)" for label in LABELS]
     assert report.judged_broker == LABELS[0]
     phases = [phase.name for phase in report.phases]

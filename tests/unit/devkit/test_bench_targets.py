@@ -104,11 +104,12 @@ def test_kafka_targets_are_judged_on_apache_kafka_and_tansu_is_shown_beside() ->
     hops = {"kafka": hop_probe(runtime_wait_ms=100, p50_ms=1.75)}
 
     p50, p99, *_ = per_level(single, None, hops=hops, judged="kafka", others=["tansu"])
-    over_floor = kafka_over_floor(single, judged="kafka", others=["tansu"])
+    over_floor = kafka_over_floor(single, hops=hops, judged="kafka", others=["tansu"])
 
     assert (p50.passed, p99.passed, over_floor.passed) == (True, True, True)
     assert p50.measured == "kafka-1: 2.50 ms (two hops of a bare client: 3.50 ms)"
     assert p99.measured == "kafka-1: 8.00 ms"
+    assert over_floor.measured == "kafka-1: 11.00 ms (8 hops of a bare client: 14.00 ms)"
     assert p50.beside == {"tansu": "tansu-1: 9.00 ms"}
     assert over_floor.beside == {"tansu": "tansu-1: 30.00 ms"}
 
@@ -121,7 +122,7 @@ def test_a_level_over_three_ms_at_p50_or_ten_at_p99_fails() -> None:
     p50, p99, *_ = per_level(single, None, hops={}, judged="kafka", others=[])
 
     assert (p50.passed, p99.passed) == (False, False)
-    assert kafka_over_floor(single, judged="kafka", others=[]).passed is False
+    assert kafka_over_floor(single, hops={}, judged="kafka", others=[]).passed is False
 
 
 def test_a_p99_of_fewer_than_a_hundred_samples_is_shown_not_judged() -> None:
