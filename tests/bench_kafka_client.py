@@ -10,6 +10,10 @@ Kafka (``scripts/kafka/fetch`` must have run). Figures, each the best of ``--rou
   round trip, plus a fetch;
 - **records in batches of 20**: the same, 20 records sent and then all awaited, per record:
   what a record costs once round trips are shared;
+- **one hop after an idle gap**: graphfetch's producer and consumer, one record at a time, the
+  process idle 0 to 30 ms before each: the acknowledgement and the hop (produce until the
+  consumer has it), at p50. A level of a graph whose upstreams take milliseconds pays two such
+  hops after idle;
 - **ping-pong**: a 100-byte TCP round trip between two processes, on one CPU and across two:
   what waking a process on the other CPU costs here (a virtual machine's wake-ups are dear).
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -31,11 +36,15 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import Producer
 
+from devkit.bench.hops import hop_latencies
+from devkit.bench.stats import percentile
 from devkit.brokers import KafkaBroker
 from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.settings import Settings
 
 VALUE = b"x" * 300
 BATCH = 20
+GAPS_MS = (0.0, 1.0, 3.0, 10.0, 30.0)
 
 
 def _timed(work: Callable[[], None], count: int) -> tuple[float, float]:
@@ -93,6 +102,26 @@ def librdkafka_figures(bootstrap: str, topic: str, requests: int) -> tuple[tuple
     return one, per_record
 
 
+def hops_after_gaps(bootstrap: str, topic: str, messages: int) -> dict[float, tuple[float, float]]:
+    """Per idle gap (ms) before each record: (produce ack p50, hop p50) in ms, graphfetch's clients."""
+
+    async def run() -> dict[float, tuple[float, float]]:
+        settings = Settings(bootstrap=bootstrap)
+        figures = {}
+        for gap_ms in GAPS_MS:
+            hops, acks = await hop_latencies(
+                settings,
+                topic=f"{topic}-after-{gap_ms:g}ms",
+                wait_ms=settings.fetch_max_wait_ms,
+                messages=messages,
+                gap_s=functools.partial(float, gap_ms / 1000),
+            )
+            figures[gap_ms] = (percentile(acks, 0.5), percentile(hops, 0.5))
+        return figures
+
+    return uvloop.run(run())
+
+
 def ping_pong(cpus: tuple[int, int], rounds: int = 5000) -> float:
     """Wall us per 100-byte TCP round trip between this process (on ``cpus[0]``) and a child (``cpus[1]``)."""
     server = socket.create_server(("127.0.0.1", 0))
@@ -141,6 +170,8 @@ def main(bootstrap: str | None, requests: int, rounds: int) -> None:
                 f"  {name:16} one produce at a time: {cpu:5.0f} us CPU, {wall:5.0f} us wall; "
                 f"in batches of {BATCH}: {per_record:5.1f} us CPU a record"
             )
+        for gap_ms, (ack, hop) in hops_after_gaps(servers, topic, min(requests, 200)).items():
+            print(f"  one hop after {gap_ms:4g} ms idle: produce ack p50 {ack:.2f} ms, hop p50 {hop:.2f} ms")
     if len(os.sched_getaffinity(0)) >= 2:
         same, across = ping_pong((0, 0)), ping_pong((0, 1))
         print(f"  TCP ping-pong between two processes: {same:.0f} us on one CPU, {across:.0f} us across two")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -37,10 +39,12 @@ async def _arrivals(consumer: AIOKafkaConsumer, seen: dict[int, float], changed:
             changed.set()
 
 
-async def _hop_ms(
-    settings: Settings, *, topic: str, wait_ms: int, messages: int, rng: random.Random
+async def hop_latencies(
+    settings: Settings, *, topic: str, wait_ms: int, messages: int, gap_s: Callable[[], float]
 ) -> tuple[list[float], list[float]]:
-    """(hop latencies, produce ack latencies) in milliseconds."""
+    """(hop latencies, produce ack latencies) in milliseconds, of ``messages`` records sent one at a
+    time by graphfetch's producer to its consumer (``wait_ms`` its fetch wait), ``gap_s()`` idle
+    before each."""
     await ensure_topics(
         settings.bootstrap, [TopicSpec(name=topic, partitions=1)], **settings.kafka_security_options()
     )
@@ -59,8 +63,7 @@ async def _hop_ms(
         await consumer.seek_to_beginning(partition)
         reader = asyncio.create_task(_arrivals(consumer, seen, changed))
         for i in range(_WARMUP_MESSAGES + messages):
-            # A random phase against the consumer's fetch cycle: the hop is measured on average.
-            await asyncio.sleep(rng.uniform(0, wait_ms / 1000.0))
+            await asyncio.sleep(gap_s())
             sent = time.perf_counter()
             await (await producer.send(topic, str(i).encode()))
             acked = time.perf_counter()
@@ -91,8 +94,13 @@ async def probe_hops(
     p99s: list[float] = []
     ack_p50s: list[float] = []
     for wait_ms in waits:
-        latencies, acks = await _hop_ms(
-            settings, topic=f"{prefix}.hop-{wait_ms}", wait_ms=wait_ms, messages=messages, rng=rng
+        latencies, acks = await hop_latencies(
+            settings,
+            topic=f"{prefix}.hop-{wait_ms}",
+            wait_ms=wait_ms,
+            messages=messages,
+            # a random phase against the consumer's fetch cycle: the hop is measured on average
+            gap_s=functools.partial(rng.uniform, 0.0, wait_ms / 1000.0),
         )
         p50s.append(percentile(latencies, 0.5))
         p99s.append(percentile(latencies, 0.99))
