@@ -4,6 +4,8 @@ Run: ``PYTHONPATH=. .venv/bin/python tests/bench_engine_cpu.py [--requests N] [-
 Not a test (pytest does not collect it). customer360 on the null connector, every source
 sleeping 1 us (no idle time), measured in CPU time (``time.process_time``), two ways:
 
+- ``state``: the planner's state machine alone, as both runtimes drive it: plan, start, apply
+  each node's outcome (canned: what the null connector answers), and the profile as JSON;
 - ``engine``: the in-process engine (:class:`streams.engine.inprocess.InProcessEngine`),
   one request at a time;
 - ``agents``: a worker's three agents (planner, connector, aggregator) on an in-memory broker:
@@ -43,7 +45,7 @@ from devkit.bench.workloads import (
     low_credit_customers,
     write_configs,
 )
-from planner import Pipeline
+from planner import Outcome, Pipeline, RequestState, plan_request
 from streams.engine.adaptive.fetcher import AdaptiveFetcher
 from streams.engine.inprocess import InProcessEngine
 from streams.engine.sources import SourcePool
@@ -204,7 +206,28 @@ async def measure(requests: int, rounds: int, only: list[str]) -> None:
 
             return run
 
-        modes = {"engine": in_process, "agents-1": on_agents(1), "agents-32": on_agents(32)}
+        async def state_machine(count: int) -> None:
+            for i in range(count):
+                plan = plan_request(pipeline, keys=customers[i % len(customers)])
+                now = time.time() * 1000.0
+                state = RequestState(plan, request_id=f"s-{i}", received_at_ms=now, deadline_ms=10_000.0)
+                step = state.start(now)
+                ready = list(step.tasks)
+                while ready:
+                    task = ready.pop()
+                    outcome = Outcome(node=task.node, value=task.request["value"], fetched_at_ms=now)
+                    step = state.apply(outcome, now)
+                    ready.extend(step.tasks)
+                if step.emission is None or step.emission.profile.status != "complete":
+                    raise RuntimeError("the benchmark request came back incomplete")
+                step.emission.profile.model_dump_json()
+
+        modes = {
+            "state": state_machine,
+            "engine": in_process,
+            "agents-1": on_agents(1),
+            "agents-32": on_agents(32),
+        }
         for _ in range(rounds):
             for name in only:
                 figures[name].append(await cpu_us(modes[name], requests))
@@ -218,7 +241,9 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=500, help="measured requests per mode and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every mode (default 3)")
     parser.add_argument(
-        "--modes", default="engine,agents-1,agents-32", help="modes to measure, comma-separated (default all)"
+        "--modes",
+        default="state,engine,agents-1,agents-32",
+        help="modes to measure, comma-separated (default all)",
     )
     arguments = parser.parse_args()
     asyncio.run(measure(arguments.requests, arguments.rounds, arguments.modes.split(",")))
