@@ -309,6 +309,8 @@ class RequestState:
         }
         data: dict[str, Any] = {}
         lineage: dict[str, Lineage] = {}
+        by_node: dict[str | None, Lineage] = {}  # fields read from one node share its lineage
+        primaries = self.plan.shape.primaries
         for fname in self.plan.fields:
             expr = pipeline.fields[fname]
             if any(self._nodes[n].state is NodeState.FAILED for n in expr.nodes):
@@ -321,7 +323,11 @@ class RequestState:
                     continue
                 # A skip is not an error: ``length(skipped.items)`` is null, like ``skipped.items``.
                 data[fname] = None
-            lineage[fname] = self._lineage(expr.nodes)
+            primary = primaries[fname]
+            found = by_node.get(primary)
+            if found is None:
+                found = by_node[primary] = self._lineage(primary)
+            lineage[fname] = found
         required_failed = any(
             node.state is NodeState.FAILED
             and not pipeline.nodes[name].optional
@@ -355,9 +361,9 @@ class RequestState:
         self.emission = Emission(profile=profile, key=key, topic=pipeline.config.output.topic)
         return self.emission
 
-    def _lineage(self, reads: frozenset[str]) -> Lineage:
+    def _lineage(self, primary: str | None) -> Lineage:
+        """Where the fields whose lineage node is ``primary`` come from (None: the request's keys)."""
         pipeline = self.plan.pipeline
-        primary = next((n for n in reversed(self.plan.nodes) if n in reads), None)
         if primary is None:
             return Lineage(
                 node=None,
