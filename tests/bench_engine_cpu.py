@@ -49,6 +49,7 @@ from planner import Outcome, Pipeline, RequestState, plan_request
 from streams.engine.adaptive.fetcher import AdaptiveFetcher
 from streams.engine.inprocess import InProcessEngine
 from streams.engine.sources import SourcePool
+from streams.heap import freeze_startup_heap
 from streams.liveconfig.store import PipelineStore
 from streams.runtime.agents.agent import Agent, AgentContext
 from streams.runtime.agents.aggregator_agent import AggregatorAgent
@@ -185,6 +186,7 @@ async def measure(requests: int, rounds: int, only: list[str]) -> None:
     figures: dict[str, list[float]] = defaultdict(list)
     async with InProcessEngine() as engine:
         worker = Worker(pipeline, engine.sources, engine.adaptive)
+        freeze_startup_heap()  # as a worker and the bench do once started
 
         async def in_process(count: int) -> None:
             for i in range(count):
