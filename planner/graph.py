@@ -29,6 +29,8 @@ class GraphShape:
     key_names: frozenset[str]
     index: Mapping[str, int]
     """Each node's position in ``nodes`` (a topological order)."""
+    primaries: Mapping[str, str | None]
+    """Each field's lineage node: the last node in ``nodes`` that it reads; None for key-only fields."""
 
     def critical_path(self, cost: Mapping[str, float] | None = None) -> tuple[tuple[str, ...], float]:
         """The costliest dependency chain; each node costs ``cost[node]`` (default 1)."""
@@ -112,6 +114,9 @@ def graph_shape(pipeline: Pipeline, fields: Iterable[str] | None = None) -> Grap
         levels=levels,
         key_names=frozenset(key_names),
         index={n: i for i, n in enumerate(order)},
+        primaries={
+            f: next((n for n in reversed(order) if n in pipeline.fields[f].nodes), None) for f in wanted
+        },
     )
     if len(pipeline.shapes) >= MAX_CACHED_SHAPES:
         pipeline.shapes.pop(next(iter(pipeline.shapes)))

@@ -222,6 +222,7 @@ class RequestState:
         not the graph's size."""
         tasks: list[Task] = []
         skipped: list[str] = []
+        nodes = self._nodes
         pipeline = self.plan.pipeline
         shape = self.plan.shape
         index = shape.index
@@ -234,21 +235,30 @@ class RequestState:
                 continue
             seen.add(position)
             name = shape.nodes[position]
-            node = self._nodes[name]
+            node = nodes[name]
             if node.state is not NodeState.PENDING:
                 continue
-            deps = shape.deps[name]
-            if not all(self._nodes[d].state.terminal for d in deps):
+            failed: list[str] = []
+            skipped_deps: list[str] = []
+            waiting = False
+            for dep in shape.deps[name]:  # one pass over the dependencies' states
+                dep_state = nodes[dep].state
+                if dep_state is NodeState.FAILED:
+                    failed.append(dep)
+                elif dep_state is NodeState.SKIPPED:
+                    skipped_deps.append(dep)
+                elif dep_state is not NodeState.DONE:
+                    waiting = True
+                    break
+            if waiting:
                 continue
             compiled = pipeline.nodes[name]
             settled = True
-            failed = sorted(d for d in deps if self._nodes[d].state is NodeState.FAILED)
-            skipped_deps = sorted(d for d in deps if self._nodes[d].state is NodeState.SKIPPED)
             try:
                 if failed:
-                    self._fail_after(name, failed)
+                    self._fail_after(name, sorted(failed))
                 elif skipped_deps:
-                    self._skip(name, f"dependency '{skipped_deps[0]}' was skipped")
+                    self._skip(name, f"dependency '{min(skipped_deps)}' was skipped")
                     skipped.append(name)
                 elif compiled.when is not None and not _truthy(compiled.when.search(self._context)):
                     self._skip(name, f"when: {compiled.when.source} is false")
@@ -309,6 +319,8 @@ class RequestState:
         }
         data: dict[str, Any] = {}
         lineage: dict[str, Lineage] = {}
+        by_node: dict[str | None, Lineage] = {}  # fields read from one node share its lineage
+        primaries = self.plan.shape.primaries
         for fname in self.plan.fields:
             expr = pipeline.fields[fname]
             if any(self._nodes[n].state is NodeState.FAILED for n in expr.nodes):
@@ -321,7 +333,11 @@ class RequestState:
                     continue
                 # A skip is not an error: ``length(skipped.items)`` is null, like ``skipped.items``.
                 data[fname] = None
-            lineage[fname] = self._lineage(expr.nodes)
+            primary = primaries[fname]
+            found = by_node.get(primary)
+            if found is None:
+                found = by_node[primary] = self._lineage(primary)
+            lineage[fname] = found
         required_failed = any(
             node.state is NodeState.FAILED
             and not pipeline.nodes[name].optional
@@ -355,9 +371,9 @@ class RequestState:
         self.emission = Emission(profile=profile, key=key, topic=pipeline.config.output.topic)
         return self.emission
 
-    def _lineage(self, reads: frozenset[str]) -> Lineage:
+    def _lineage(self, primary: str | None) -> Lineage:
+        """Where the fields whose lineage node is ``primary`` come from (None: the request's keys)."""
         pipeline = self.plan.pipeline
-        primary = next((n for n in reversed(self.plan.nodes) if n in reads), None)
         if primary is None:
             return Lineage(
                 node=None,

@@ -101,7 +101,8 @@ class InProcessEngine:
             deadline_ms=deadline_ms,
             trace_id=trace_id_of(span),
         )
-        outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        # None in the queue: the deadline passed. One timer per request, not a timeout per wait.
+        outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
         running: set[asyncio.Task[None]] = set()
 
         async def fetch(task: Task) -> None:
@@ -114,6 +115,8 @@ class InProcessEngine:
                 job.add_done_callback(running.discard)
 
         step = state.start(now_ms())
+        remaining_s = (state.deadline_at_ms - now_ms()) / 1000.0
+        deadline = asyncio.get_running_loop().call_later(max(0.0, remaining_s), outcomes.put_nowait, None)
         try:
             while True:
                 for node in step.skipped:
@@ -121,15 +124,10 @@ class InProcessEngine:
                 if step.emission is not None:
                     return step.emission
                 dispatch(step.tasks)
-                remaining_s = (state.deadline_at_ms - now_ms()) / 1000.0
-                try:
-                    async with asyncio.timeout(max(0.0, remaining_s)):
-                        outcome = await outcomes.get()
-                except TimeoutError:
-                    step = state.expire(now_ms())
-                else:
-                    step = state.apply(outcome, now_ms())
+                outcome = await outcomes.get()
+                step = state.expire(now_ms()) if outcome is None else state.apply(outcome, now_ms())
         finally:
+            deadline.cancel()
             for job in list(running):
                 job.cancel()
             for job in list(running):

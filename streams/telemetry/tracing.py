@@ -16,8 +16,8 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any
 
+from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.environment_variables import OTEL_PYTHON_TRACER_PROVIDER
 from opentelemetry.propagate import extract, inject
 from opentelemetry.trace import NonRecordingSpan, NoOpTracerProvider, ProxyTracerProvider, Span
@@ -58,7 +58,8 @@ class _PassThrough(AbstractContextManager[Span]):
         self._token: Token[otel_context.Context] | None = None
 
     def __enter__(self) -> Span:
-        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        if self._span is not trace.get_current_span():  # it often is already: INVALID_SPAN, no trace
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
     def __exit__(
@@ -82,7 +83,14 @@ def traced(
 
 
 def headers_for(span: Span | None = None) -> list[tuple[str, bytes]]:
-    """Kafka headers carrying the trace context of ``span`` (or the current one)."""
+    """Kafka headers carrying the trace context of ``span`` (or the current one).
+
+    None at all when there is nothing to carry, no valid span context and no baggage (every
+    record when tracing is off and no trace came in): the propagators would write nothing.
+    """
+    shown = span if span is not None else trace.get_current_span()
+    if not shown.get_span_context().is_valid and not baggage.get_all():
+        return []
     carrier: dict[str, str] = {}
     ctx = trace.set_span_in_context(span) if span is not None else None
     inject(carrier, context=ctx)
@@ -91,7 +99,9 @@ def headers_for(span: Span | None = None) -> list[tuple[str, bytes]]:
 
 def context_from(headers: Headers | None) -> otel_context.Context:
     """The trace context a record carries (an empty context if none)."""
-    carrier = {k: v.decode("ascii", "replace") for k, v in headers or () if isinstance(v, bytes | bytearray)}
+    if not headers:  # nothing to extract
+        return otel_context.Context()
+    carrier = {k: v.decode("ascii", "replace") for k, v in headers if isinstance(v, bytes | bytearray)}
     return extract(carrier)
 
 

@@ -135,7 +135,13 @@ async def _send_once(producer: Any, records: Sequence[Outgoing]) -> list[tuple[O
             failures.append((record, exc))
         else:
             queued.append((record, ack))
-    if queued:
+    if len(queued) == 1:  # most sends: one record, awaited without gather's future and callbacks
+        record, ack = queued[0]
+        try:
+            await ack
+        except KafkaError as exc:
+            failures.append((record, exc))
+    elif queued:
         outcomes = await asyncio.gather(*(ack for _, ack in queued), return_exceptions=True)
         for (record, _), outcome in zip(queued, outcomes, strict=True):
             if isinstance(outcome, KafkaError):
