@@ -24,7 +24,6 @@ from opentelemetry.trace import NonRecordingSpan, NoOpTracerProvider, ProxyTrace
 from opentelemetry.util.types import Attributes
 
 from planner import Outcome, Task
-from streams.events import TaskEvent
 
 Headers = Sequence[tuple[str, bytes]]
 TRACEPARENT = "traceparent"
@@ -221,7 +220,7 @@ class AttemptSpans:
             self._end(leg)
 
 
-def fetch_attributes(task: Task | TaskEvent) -> dict[str, str]:
+def fetch_attributes(task: Task) -> dict[str, str]:
     """The ``graphfetch.*`` attributes of a node's fetch span (never key values: they may be secret)."""
     return {
         "graphfetch.pipeline": task.pipeline,
