@@ -97,13 +97,13 @@ class ConnectorAgent(Agent):
                 received = self._receive(tp, record)
                 if received is None:
                     continue
-                job = self.spawn(self._process(tp, received), name=f"task {coordinates(record)}")
-                job.add_done_callback(self._slot_done)
+                self.spawn(self._process(tp, received), name=f"task {coordinates(record)}")
         while len(self.jobs) >= self._held:
             self._slot_free.clear()
             await self._slot_free.wait()
 
-    def _slot_done(self, _job: asyncio.Task[None]) -> None:
+    def job_ended(self) -> None:
+        """A fetch slot is free: wake a batch waiting for room."""
         self._slot_free.set()
 
     def _receive(self, tp: TopicPartition, record: Record) -> _Received | None:
