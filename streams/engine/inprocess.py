@@ -101,7 +101,7 @@ class InProcessEngine:
             deadline_ms=deadline_ms,
             trace_id=trace_id_of(span),
         )
-        outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        outcomes = _Outcomes()
         running: set[asyncio.Task[None]] = set()
 
         async def fetch(task: Task) -> None:
@@ -145,3 +145,29 @@ class InProcessEngine:
             )
             record_outcome(span, outcome)
         return outcome
+
+
+class _Outcomes:
+    """One request's fetch results in the order they come, for the one loop that reads them: what
+    an ``asyncio.Queue`` would do, without its four deques (about 3 KB a request in flight)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Outcome] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, outcome: Outcome) -> None:
+        self._items.append(outcome)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> Outcome:
+        """The oldest result, once there is one; cancelling the wait takes none."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
