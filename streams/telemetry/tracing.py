@@ -57,7 +57,8 @@ class _PassThrough(AbstractContextManager[Span]):
         self._token: Token[otel_context.Context] | None = None
 
     def __enter__(self) -> Span:
-        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        if trace.get_current_span() is not self._span:  # else the context would be the current one again
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
     def __exit__(
