@@ -78,30 +78,26 @@ class Coalescer(Generic[T]):
         waiter. Cancelling a follower cancels only its wait; cancelling the
         leader cancels the call, and the remaining followers call again.
         """
-        while True:
-            flight = self._flights.get(key)
-            if flight is None:
-                return Coalesced(await self._lead(key, call), shared=False)
+        while (flight := self._flights.get(key)) is not None:
             try:
                 return Coalesced(await flight.wait(), shared=True)
             except _LeaderLeft:
                 continue
             finally:
                 flight.followers -= 1
-
-    async def _lead(self, key: str, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        flight: _Flight[T] = _Flight()
-        self._flights[key] = flight
+        # The leader, here rather than in a coroutine of its own: this one is held for the whole call.
+        led: _Flight[T] = _Flight()
+        self._flights[key] = led
         try:
             value = await call()
         except asyncio.CancelledError:
-            self._land(key, flight, error=_LeaderLeft())
+            self._land(key, led, error=_LeaderLeft())
             raise
         except BaseException as exc:
-            self._land(key, flight, error=exc)
+            self._land(key, led, error=exc)
             raise
-        self._land(key, flight, value=value)
-        return value
+        self._land(key, led, value=value)
+        return Coalesced(value, shared=False)
 
     def _land(
         self, key: str, flight: _Flight[T], *, value: Any = None, error: BaseException | None = None

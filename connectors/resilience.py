@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
@@ -335,11 +335,13 @@ class _Call:
     def before_sleep(self, state: RetryCallState) -> None:
         self.emit("retry_scheduled", delay_ms=state.upcoming_sleep * 1000.0)
 
-    async def attempt(self) -> Any:
+    def attempt(self) -> Coroutine[Any, Any, Any]:
+        """The next try, to await: its leg itself when it is not hedged (no coroutine of its own
+        held for the whole call)."""
         self.tries += 1
         if self.hedge is None:
-            return await self._leg(False)
-        return await hedged(self._leg, plan=self.hedge, deadline=self.deadline, observer=self)
+            return self._leg(False)
+        return hedged(self._leg, plan=self.hedge, deadline=self.deadline, observer=self)
 
     async def _leg(self, hedge: bool) -> Any:
         source = self.source

@@ -45,7 +45,7 @@ class GraphShape:
         return path, total
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Plan:
     """A request's graph: the shape plus the request's own keys."""
 

@@ -44,7 +44,7 @@ def task_id_for(request_id: str, node: str) -> str:
     return f"{request_id}/{node}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Task:
     """A node's fetch, rendered for one request; what a connector worker executes."""
 
@@ -61,7 +61,7 @@ class Task:
     deadline_at_ms: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Failure:
     """Why a node's fetch gave no value; it becomes the profile's ``errors.<node>``."""
 
@@ -70,7 +70,7 @@ class Failure:
     retriable: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Outcome:
     """A node's result as reported by a connector worker: a value or a failure."""
 
@@ -83,7 +83,7 @@ class Outcome:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Emission:
     """The finished profile and the Kafka key it goes out with."""
 
@@ -92,7 +92,7 @@ class Emission:
     topic: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
     """What the caller must do now."""
 
@@ -101,7 +101,7 @@ class Step:
     emission: Emission | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Node:
     state: NodeState = NodeState.PENDING
     outcome: Outcome | None = None
@@ -109,7 +109,7 @@ class _Node:
     skip_reason: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestState:
     """The state of one request, from planning to its profile."""
 

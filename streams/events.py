@@ -102,7 +102,7 @@ class ResultEvent(_Event):
     notes: list[str] = Field(default_factory=list)
 
     @classmethod
-    def from_outcome(cls, task: TaskEvent, outcome: Outcome) -> ResultEvent:
+    def from_outcome(cls, task: Task, outcome: Outcome) -> ResultEvent:
         failure = outcome.failure
         return cls(
             request_id=task.request_id,

@@ -10,6 +10,8 @@ the same path.
 from __future__ import annotations
 
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from opentelemetry.trace import Span
 
@@ -53,13 +55,20 @@ async def execute_task(
     )
 
 
-async def execute_under(
+def execute_under(
+    span: Span, task: Task, *, pipeline: Pipeline, sources: SourcePool, fetcher: AdaptiveFetcher
+) -> Coroutine[Any, Any, Outcome]:
+    """:func:`execute_task` with a child span of ``span`` per attempt when tracing is on (retries,
+    timeouts, breaker and hedging decisions as their events). Both runtimes fetch through here.
+    With tracing off it is :func:`execute_task` itself: no coroutine of its own held for the fetch."""
+    if not tracing_enabled():
+        return execute_task(task, pipeline=pipeline, sources=sources, fetcher=fetcher)
+    return _execute_traced(span, task, pipeline=pipeline, sources=sources, fetcher=fetcher)
+
+
+async def _execute_traced(
     span: Span, task: Task, *, pipeline: Pipeline, sources: SourcePool, fetcher: AdaptiveFetcher
 ) -> Outcome:
-    """:func:`execute_task` with a child span of ``span`` per attempt when tracing is on (retries,
-    timeouts, breaker and hedging decisions as their events). Both runtimes fetch through here."""
-    if not tracing_enabled():
-        return await execute_task(task, pipeline=pipeline, sources=sources, fetcher=fetcher)
     attempts = AttemptSpans(span, attributes={"graphfetch.node": task.node, "graphfetch.source": task.source})
     try:
         return await execute_task(

@@ -24,7 +24,6 @@ from opentelemetry.trace import NonRecordingSpan, NoOpTracerProvider, ProxyTrace
 from opentelemetry.util.types import Attributes
 
 from planner import Outcome, Task
-from streams.events import TaskEvent
 
 Headers = Sequence[tuple[str, bytes]]
 TRACEPARENT = "traceparent"
@@ -58,7 +57,7 @@ class _PassThrough(AbstractContextManager[Span]):
         self._token: Token[otel_context.Context] | None = None
 
     def __enter__(self) -> Span:
-        if self._span is not trace.get_current_span():  # it often is already: INVALID_SPAN, no trace
+        if trace.get_current_span() is not self._span:  # else the context would be the current one again
             self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
@@ -231,7 +230,7 @@ class AttemptSpans:
             self._end(leg)
 
 
-def fetch_attributes(task: Task | TaskEvent) -> dict[str, str]:
+def fetch_attributes(task: Task) -> dict[str, str]:
     """The ``graphfetch.*`` attributes of a node's fetch span (never key values: they may be secret)."""
     return {
         "graphfetch.pipeline": task.pipeline,

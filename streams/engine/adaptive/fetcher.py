@@ -17,6 +17,7 @@ shed) joins the notes in the words of its event, and a shed is counted
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from connectors import (
@@ -157,18 +158,16 @@ class AdaptiveFetcher:
         if after_ms is not None:
             hedge = HedgePlan(after_ms=after_ms, budget=self._budget(source_ident, policy.hedge_budget))
 
-        record = self._recorder(task, observer, notes)
-        deadline = time.monotonic() + remaining_ms / 1000.0
-
-        async def call() -> FetchOutcome:
-            return await source.call(
-                task.request,
-                timeout_ms=timeout_ms,
-                retry=retry_policy(task.retries),
-                deadline=deadline,
-                observer=record,
-                hedge=hedge,
-            )
+        # source.call's own coroutine, not one wrapping it, is what the fetch holds while it waits
+        call = partial(
+            source.call,
+            task.request,
+            timeout_ms=timeout_ms,
+            retry=retry_policy(task.retries),
+            deadline=time.monotonic() + remaining_ms / 1000.0,
+            observer=self._recorder(task, observer, notes),
+            hedge=hedge,
+        )
 
         try:
             if coalesce:

@@ -161,6 +161,9 @@ class Agent(abc.ABC):
     async def drain(self, timeout_s: float) -> None:  # noqa: B027 - optional hook
         """Wait (bounded) for work in flight before the last commit."""
 
+    def job_ended(self) -> None:  # noqa: B027 - optional hook
+        """A job :meth:`spawn` started ended, and has left :attr:`jobs`."""
+
     def group_id(self) -> str:
         return f"{self.settings.group_prefix}.{self.role}"
 
@@ -324,6 +327,7 @@ class Agent(abc.ABC):
 
     def _job_done(self, job: asyncio.Task[None]) -> None:
         self.jobs.discard(job)
+        self.job_ended()
         if not job.cancelled() and (exc := job.exception()) is not None:
             self.fail(exc, during=job.get_name())
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from aiokafka import TopicPartition
 from opentelemetry import context as otel_context
@@ -24,7 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 from pydantic import ValidationError
 
-from planner import Failure, Outcome, Pipeline
+from planner import Failure, Outcome, Pipeline, Task
 from streams.engine.adaptive.gate import PriorityGate
 from streams.engine.adaptive.priority import PathPredictor
 from streams.engine.execution import execute_under
@@ -45,6 +45,19 @@ from streams.telemetry.tracing import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Received:
+    """A task record, decoded: what its processing needs of it. Neither the record (its raw bytes)
+    nor the event parsed from them is held while the fetch runs, only the task they make."""
+
+    offset: int
+    task: Task
+    reply_partition: int
+    dispatched_at_ms: float
+    parent: otel_context.Context
+    """The trace context the record carries."""
 
 
 class ConnectorAgent(Agent):
@@ -81,28 +94,43 @@ class ConnectorAgent(Agent):
         for tp, records in batch.items():
             for record in records:
                 self._offsets.start(tp, record.offset)
-                job = self.spawn(self._process(tp, record), name=f"task {coordinates(record)}")
-                job.add_done_callback(self._slot_done)
+                received = self._receive(tp, record)
+                if received is None:
+                    continue
+                self.spawn(self._process(tp, received), name=f"task {coordinates(record)}")
         while len(self.jobs) >= self._held:
             self._slot_free.clear()
             await self._slot_free.wait()
 
-    def _slot_done(self, _job: asyncio.Task[None]) -> None:
+    def job_ended(self) -> None:
+        """A fetch slot is free: wake a batch waiting for room."""
         self._slot_free.set()
 
-    async def _process(self, tp: TopicPartition, record: Record) -> None:
+    def _receive(self, tp: TopicPartition, record: Record) -> _Received | None:
+        """The task a record carries, or None for an invalid one (logged, its offset finished)."""
         try:
-            task = TaskEvent.model_validate_json(record.value or b"")
+            event = TaskEvent.model_validate_json(record.value or b"")
         except ValidationError as exc:
             log.error("%s: invalid task event, skipped: %s", coordinates(record), exc.errors()[:1])
             self._offsets.finish(tp, record.offset)
-            return
-        parent = context_from(record.headers)
+            return None
+        return _Received(
+            offset=record.offset,
+            task=event.to_task(),
+            reply_partition=event.reply_partition,
+            dispatched_at_ms=event.dispatched_at_ms,
+            parent=context_from(record.headers),
+        )
+
+    async def _process(self, tp: TopicPartition, received: _Received) -> None:
+        task, parent = received.task, received.parent
         picked_at = now_ms()
-        if task.dispatched_at_ms and tracing_enabled():
+        if received.dispatched_at_ms and tracing_enabled():
             token = otel_context.attach(parent)
             try:
-                record_queue(node=task.node, dispatched_at_ms=task.dispatched_at_ms, picked_at_ms=picked_at)
+                record_queue(
+                    node=task.node, dispatched_at_ms=received.dispatched_at_ms, picked_at_ms=picked_at
+                )
             finally:
                 otel_context.detach(token)
         pipeline = self.ctx.store.known_version(task.pipeline, task.config_version)
@@ -115,9 +143,9 @@ class ConnectorAgent(Agent):
             attributes={
                 "messaging.system": "kafka",
                 "messaging.operation.type": "process",
-                "messaging.destination.name": record.topic,
-                "messaging.kafka.destination.partition": record.partition,
-                "messaging.kafka.message.offset": record.offset,
+                "messaging.destination.name": tp.topic,
+                "messaging.kafka.destination.partition": tp.partition,
+                "messaging.kafka.message.offset": received.offset,
                 **fetch_attributes(task),
             },
         ) as span:
@@ -145,14 +173,14 @@ class ConnectorAgent(Agent):
                     topic=self.settings.results_topic,
                     value=result.model_dump_json().encode(),
                     key=task.request_id.encode(),
-                    partition=task.reply_partition,
+                    partition=received.reply_partition,
                     headers=headers,
                 )
             ]
         )
-        self._offsets.finish(tp, record.offset)
+        self._offsets.finish(tp, received.offset)
 
-    async def _fetch(self, task: TaskEvent, pipeline: Pipeline, span: Span) -> Outcome:
+    async def _fetch(self, task: Task, pipeline: Pipeline, span: Span) -> Outcome:
         """Wait for a fetch slot (critical path first when saturated), then fetch."""
         priority = 0.0
         if self._paths is not None and pipeline.nodes[task.node].policy.critical_path_first:
@@ -160,7 +188,7 @@ class ConnectorAgent(Agent):
         waited_ms = await self._gate.acquire(priority)
         try:
             outcome = await execute_under(
-                span, task.to_task(), pipeline=pipeline, sources=self.ctx.sources, fetcher=self.ctx.adaptive
+                span, task, pipeline=pipeline, sources=self.ctx.sources, fetcher=self.ctx.adaptive
             )
         finally:
             self._gate.release()

@@ -265,7 +265,7 @@ def test_every_error_kind_survives_the_results_topic(kind: ErrorKind) -> None:
         reply_partition=0,
     )
     outcome = Outcome(node="customer", failure=Failure(kind=kind, message="m", retriable=True), attempts=3)
-    wire = ResultEvent.from_outcome(task, outcome).model_dump_json()
+    wire = ResultEvent.from_outcome(task.to_task(), outcome).model_dump_json()
     event = results_adapter.validate_json(wire)
     assert isinstance(event, ResultEvent)
     assert event.to_outcome().failure == outcome.failure

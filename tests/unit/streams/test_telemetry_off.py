@@ -38,3 +38,11 @@ def test_records_sent_inside_carry_the_incoming_trace() -> None:
 def test_no_incoming_trace_means_no_headers() -> None:
     with traced("plan p", context=context_from([])):
         assert dispatch_span_headers(node="x", task_id="r/x", topic="t") == []
+
+
+def test_a_span_inside_another_carries_the_trace_on_and_leaves_it_current() -> None:
+    with traced("fetch x", context=context_from([("traceparent", TRACEPARENT)])):
+        with traced("attempt 1") as inner:
+            assert dict(headers_for(inner))["traceparent"] == TRACEPARENT
+        assert dict(headers_for())["traceparent"] == TRACEPARENT
+    assert headers_for() == []
