@@ -122,7 +122,9 @@ def _level_figure(
             shown = _p99(over.p99, samples_of(runtime), LEVEL_P99_MS)
             return Figure(f"{runtime}: {shown.text}", shown.passed)
         probe = hops.get(broker)
-        floor = "" if probe is None else f" (two hops of a bare client: {_ms(probe.level_floor_ms())})"
+        floor = (
+            "" if probe is None else f" (two hops of a bare client after idle: {_ms(probe.level_floor_ms())})"
+        )
         return Figure(f"{runtime}: {_ms(over.p50)}{floor}", judge(over.p50, LEVEL_P50_MS))
 
     return figure
@@ -188,7 +190,7 @@ def kafka_over_floor(
         floor = ""
         if probe is not None:
             count = 2 + 2 * single.levels
-            floor = f" ({count} hops of a bare client: {_ms(count * probe.level_floor_ms() / 2)})"
+            floor = f" ({count} hops of a bare client after idle: {_ms(count * probe.level_floor_ms() / 2)})"
         return Figure(f"{runtime}: {_ms(over.p50)}{floor}", judge(over.p50, KAFKA_OVER_FLOOR_P50_MS))
 
     target = (

@@ -107,9 +107,9 @@ def test_kafka_targets_are_judged_on_apache_kafka_and_tansu_is_shown_beside() ->
     over_floor = kafka_over_floor(single, hops=hops, judged="kafka", others=["tansu"])
 
     assert (p50.passed, p99.passed, over_floor.passed) == (True, True, True)
-    assert p50.measured == "kafka-1: 2.50 ms (two hops of a bare client: 3.50 ms)"
+    assert p50.measured == "kafka-1: 2.50 ms (two hops of a bare client after idle: 3.50 ms)"
     assert p99.measured == "kafka-1: 8.00 ms"
-    assert over_floor.measured == "kafka-1: 11.00 ms (8 hops of a bare client: 14.00 ms)"
+    assert over_floor.measured == "kafka-1: 11.00 ms (8 hops of a bare client after idle: 14.00 ms)"
     assert p50.beside == {"tansu": "tansu-1: 9.00 ms"}
     assert over_floor.beside == {"tansu": "tansu-1: 30.00 ms"}
 
