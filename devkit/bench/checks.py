@@ -190,7 +190,7 @@ def kafka_over_floor(
         floor = ""
         if probe is not None:
             count = 2 + 2 * single.levels
-            floor = f" ({count} hops of a bare client after idle: {_ms(count * probe.level_floor_ms() / 2)})"
+            floor = f" ({count} hops of a bare client after idle: {_ms(count * probe.hop_ms())})"
         return Figure(f"{runtime}: {_ms(over.p50)}{floor}", judge(over.p50, KAFKA_OVER_FLOOR_P50_MS))
 
     target = (

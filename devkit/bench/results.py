@@ -129,13 +129,17 @@ class HopProbe(_Model):
         description="The fetch wait of the runtimes on this broker (one of fetch_max_wait_ms)."
     )
 
+    def hop_ms(self) -> float:
+        """One hop at the runtimes' fetch wait (p50), after a random idle gap of up to that wait:
+        what a record between graphfetch's processes costs on this broker when the upstream calls
+        before it left them idle. A hop that follows at once costs less (after no idle gap about a
+        third of one after 30 ms on a virtual machine: ``tests/bench_kafka_client.py``)."""
+        return self.p50_ms[self.fetch_max_wait_ms.index(self.runtime_fetch_max_wait_ms)]
+
     def level_floor_ms(self) -> float:
-        """Two hops at the runtimes' fetch wait (p50), each after a random idle gap of up to that
-        wait: what one dependency level whose upstream calls leave the processes idle costs on this
-        broker before graphfetch does anything, its task out to a connector and its result back.
-        A level that follows at once costs less (a hop after no idle gap is about a third of one
-        after 30 ms on a virtual machine: ``tests/bench_kafka_client.py``)."""
-        return 2.0 * self.p50_ms[self.fetch_max_wait_ms.index(self.runtime_fetch_max_wait_ms)]
+        """What one dependency level costs on this broker before graphfetch does anything: two
+        hops, its task out to a connector and its result back."""
+        return 2.0 * self.hop_ms()
 
 
 class Startup(_Model):
