@@ -5,7 +5,9 @@ draws each request's latency from a seeded generator, and it tells apart the
 requests it answered from those whose client hung up while it was still
 "working" -- which is how a cancelled losing leg looks from the server.
 How far hedging cuts the p99 is a benchmark figure (``graphfetch bench``, table
-"Hedging"); here, that fewer calls take a tail answer's time.
+"Hedging"); here, what hedging does: a hedge goes out only after its delay, a
+slow answer is abandoned for its hedge's, the losers hang up, and the budget
+bounds the extra load. None of it depends on how fast the machine is.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ TAIL_RATE = 0.05
 CALLS = 300
 CONCURRENCY = 4
 HEDGE_AFTER_MS = 3 * BASE_MS  # well above a normal answer, well below a tail one
-TAIL_MS = 0.8 * BASE_MS * TAIL_FACTOR  # a tail answer takes 200 ms; a rescued call, about 80
+TAIL_MS = BASE_MS * TAIL_FACTOR
 
 
 @dataclass
@@ -44,23 +46,26 @@ class TailServer:
     received: dict[str, int] = field(default_factory=dict)
     answered: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    slow_dropped: dict[str, int] = field(default_factory=dict)
+    """Tail draws whose client hung up before the answer: a hedge answered the call first."""
     in_flight: dict[str, int] = field(default_factory=dict)
     rngs: dict[str, random.Random] = field(default_factory=dict)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
-    def begin(self, run: str) -> float:
-        """Count a request in and draw its latency (seconds)."""
+    def begin(self, run: str) -> bool:
+        """Count a request in and draw whether it gets a tail answer."""
         with self.changed:
             self.received[run] = self.received.get(run, 0) + 1
             self.in_flight[run] = self.in_flight.get(run, 0) + 1
             rng = self.rngs.setdefault(run, random.Random(run))
-            slow = rng.random() < TAIL_RATE
-        return BASE_MS * (TAIL_FACTOR if slow else 1.0) / 1000.0
+            return rng.random() < TAIL_RATE
 
-    def end(self, run: str, *, answered: bool) -> None:
+    def end(self, run: str, *, answered: bool, slow: bool) -> None:
         with self.changed:
             counts = self.answered if answered else self.dropped
             counts[run] = counts.get(run, 0) + 1
+            if slow and not answered:
+                self.slow_dropped[run] = self.slow_dropped.get(run, 0) + 1
             self.in_flight[run] -= 1
             self.changed.notify_all()
 
@@ -84,13 +89,13 @@ def build_app(server: TailServer, started: threading.Event) -> Any:
             await send({"type": "lifespan.shutdown.complete"})
             return
         run = scope["path"].rsplit("/", 1)[-1]
-        delay = server.begin(run)
-        work = asyncio.ensure_future(asyncio.sleep(delay))
+        slow = server.begin(run)
+        work = asyncio.ensure_future(asyncio.sleep((TAIL_MS if slow else BASE_MS) / 1000.0))
         hang_up = asyncio.ensure_future(disconnected(receive))
         await asyncio.wait({work, hang_up}, return_when=asyncio.FIRST_COMPLETED)
         if hang_up.done():
             work.cancel()
-            server.end(run, answered=False)
+            server.end(run, answered=False, slow=slow)
             return
         hang_up.cancel()
         await send(
@@ -101,7 +106,7 @@ def build_app(server: TailServer, started: threading.Event) -> Any:
             }
         )
         await send({"type": "http.response.body", "body": b'{"ok": true}'})
-        server.end(run, answered=True)
+        server.end(run, answered=True, slow=slow)
 
     return app
 
@@ -131,10 +136,6 @@ class Run:
         ordered = sorted(self.latencies_ms)
         return ordered[int(0.99 * (len(ordered) - 1))]
 
-    def tail_length(self) -> int:
-        """Calls that took most of a tail answer's time (a slower machine only adds to a call)."""
-        return sum(latency >= TAIL_MS for latency in self.latencies_ms)
-
     def count(self, kind: str, reason: str | None = None) -> int:
         return sum(1 for e in self.events if e.kind == kind and (reason is None or e.reason == reason))
 
@@ -160,7 +161,7 @@ async def drive(source: ResilientSource, run: str, plan: HedgePlan | None) -> Ru
     return result
 
 
-async def test_hedging_cuts_the_tail_within_budget_and_cancels_losers(
+async def test_hedges_rescue_tail_answers_within_budget_and_cancel_losers(
     source: ResilientSource, tail_server: TailServer
 ) -> None:
     plain = await drive(source, "plain", None)
@@ -168,15 +169,17 @@ async def test_hedging_cuts_the_tail_within_budget_and_cancels_losers(
     hedged = await drive(source, "hedged", HedgePlan(after_ms=HEDGE_AFTER_MS, budget=budget))
     assert await asyncio.to_thread(tail_server.wait_idle, "hedged")
 
-    # The tail: without hedging every tail draw costs a 10x answer; with it, most cost a normal
-    # answer plus the hedge delay. Counted, not compared as percentiles: a loaded machine's
-    # scheduling noise moves a p99 but does not take an 80 ms call past 160 ms.
-    print(
-        f"\np99 {plain.p99():.0f} ms without hedging, {hedged.p99():.0f} ms with; calls of a tail "
-        f"answer's time: {plain.tail_length()} without, {hedged.tail_length()} with"
-    )
-    assert plain.p99() > TAIL_MS
-    assert hedged.tail_length() <= plain.tail_length() / 2, (plain.tail_length(), hedged.tail_length())
+    print(f"\np99 {plain.p99():.0f} ms without hedging, {hedged.p99():.0f} ms with (a figure, not asserted)")
+    # Without hedging every tail draw is waited out (a slower machine only adds to a call).
+    assert plain.p99() >= TAIL_MS
+    assert tail_server.slow_dropped.get("plain", 0) == 0
+
+    # The rescue: a hedge goes out only once its call has waited the delay, and tail answers were
+    # abandoned because the hedge answered first.
+    waited = [e.delay_ms or 0.0 for e in hedged.events if e.kind == "hedge_started"]
+    assert waited
+    assert min(waited) >= HEDGE_AFTER_MS - 1.0, waited
+    assert tail_server.slow_dropped.get("hedged", 0) > 0
 
     # The load: extra requests stay within the budget (a hedge cancelled before it was sent never arrives).
     extra = tail_server.received["hedged"] - CALLS
