@@ -14,7 +14,7 @@ import pytest
 
 from streams.kafka.factory import make_producer
 
-from .conftest import PIPELINE, Runtime
+from .conftest import PIPELINE, UNHURRIED, Runtime
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +54,7 @@ HOSTILE: dict[bytes, tuple[bytes, str, str]] = {
 
 
 async def test_every_hostile_request_gets_a_precise_dlq_reason_and_serving_goes_on(runtime: Runtime) -> None:
+    runtime.write_pipeline(defaults=UNHURRIED)  # the good request's profile complete, not partial
     await runtime.start(workers=1)
     producer = make_producer(runtime.settings, max_request_size=12_000_000)
     await producer.start()
