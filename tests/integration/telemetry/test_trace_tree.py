@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -27,6 +28,9 @@ from tests.support.clients import wait_for_profile
 
 pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).parents[3] / "configs" / "customer360.yaml"
+BUDGETS = {"timeout_ms": 5000, "deadline_ms": 30000}
+"""For a loaded two-core machine: the trace is what is checked, and with customer360's own budgets
+(300 ms attempts, a 1 s deadline) a slow hop cuts nodes short or retries them."""
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +76,10 @@ async def test_request_is_one_trace_from_producer_to_profile(
     folder = tmp_path / "configs"
     folder.mkdir()
     output = f"{unique_name}.profiles"
-    (folder / "customer360.yaml").write_text(
-        CONFIG.read_text().replace("topic: profiles.enriched", f"topic: {output}")
-    )
+    config = yaml.safe_load(CONFIG.read_text())
+    config["output"]["topic"] = output
+    config["defaults"].update(BUDGETS)  # retries stay 2: loyalty's three attempts
+    (folder / "customer360.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     settings = _settings(kafka_bootstrap, unique_name, folder)
     pipelines = load_catalog([folder])
     # Two workers as two "processes": planning and aggregation apart from fetching.
