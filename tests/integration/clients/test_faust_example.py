@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from planner import Lineage, NodeError, Profile, Timing
 from streams.events import RequestEvent
-from tests.integration.runtime.conftest import UNHURRIED
+from tests.support.budgets import UNHURRIED
 from tests.support.tools import REPO, require
 from tests.support.waiting import until
 

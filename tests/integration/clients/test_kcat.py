@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from devkit.brokers.apache_kafka import kafka_available
-from tests.integration.runtime.conftest import UNHURRIED
+from tests.support.budgets import UNHURRIED
 from tests.support.librdkafka import produce_with_librdkafka
 from tests.support.tools import REPO, require, require_executable
 

@@ -22,7 +22,7 @@ from streams.client import (
     UnknownPipeline,
 )
 from streams.settings import Settings
-from tests.integration.runtime.conftest import UNHURRIED
+from tests.support.budgets import UNHURRIED
 
 if TYPE_CHECKING:
     from tests.integration.clients.conftest import Runtime

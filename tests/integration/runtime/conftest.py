@@ -57,11 +57,6 @@ STARTUP_TIMEOUT_S = 60.0
 LOG_TAIL_LINES = 40
 WORKER_STOP_TIMEOUT_S = 30.0
 """How long ``await worker.stop()`` lets a worker drain before it is killed."""
-UNHURRIED: Mapping[str, float] = {"timeout_ms": 5_000, "deadline_ms": 30_000}
-"""Pipeline defaults for a test that asserts complete profiles (``write_pipeline(defaults=UNHURRIED)``).
-
-customer360's own (300 ms attempts, a 1 s deadline for three levels of Kafka hops) make a complete
-profile a matter of the machine's speed: a loaded one answers partial. These leave a hang to fail."""
 
 
 # -- demo upstreams ------------------------------------------------------------------------------

@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from devkit.demo import CREDIT_THRESHOLD, account_id_for, credit_score_for
+from tests.support.budgets import UNHURRIED
 from tests.support.librdkafka import produce_with_librdkafka
-
-from .conftest import UNHURRIED
 
 if TYPE_CHECKING:  # fixture types; pytest loads conftest.py itself
     from tests.integration.runtime.conftest import Runtime, Upstreams

@@ -13,8 +13,9 @@ import json
 import pytest
 
 from streams.kafka.factory import make_producer
+from tests.support.budgets import UNHURRIED
 
-from .conftest import PIPELINE, UNHURRIED, Runtime
+from .conftest import PIPELINE, Runtime
 
 pytestmark = pytest.mark.integration
 

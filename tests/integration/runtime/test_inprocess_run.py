@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,12 @@ from devkit.deployment.environment import graphfetch_command
 from planner import Profile
 from streams.engine.inprocess import InProcessEngine
 from streams.liveconfig.catalog import load_catalog
+from tests.support.budgets import UNHURRIED
 
 from .conftest import REPO, Upstreams
 
 pytestmark = pytest.mark.integration
 LATENCY_MS = 150.0  # each HTTP upstream's latency: fetches of one level overlap for about this long
-UNHURRIED: Mapping[str, float] = {"timeout_ms": 5_000, "deadline_ms": 30_000}
 DEADLINE_MS = 5_000.0
 """The deadline test's: time enough for every other node on a loaded machine."""
 SLOW_MS = 30_000.0

@@ -14,8 +14,9 @@ import yaml
 
 from planner import parse_pipeline
 from streams.liveconfig.configtopic import ActiveRecord, VersionRecord, now_iso, publish_records
+from tests.support.budgets import UNHURRIED
 
-from .conftest import PIPELINE, UNHURRIED, Runtime
+from .conftest import PIPELINE, Runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

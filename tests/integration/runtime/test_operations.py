@@ -14,8 +14,9 @@ import yaml
 
 from devkit.deployment.environment import graphfetch_command
 from planner import parse_pipeline
+from tests.support.budgets import UNHURRIED
 
-from .conftest import PIPELINE, UNHURRIED, Runtime
+from .conftest import PIPELINE, Runtime
 
 pytestmark = pytest.mark.integration
 

@@ -21,13 +21,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from devkit.demo.server import DemoServer
 from devkit.demo.server_settings import DemoSettings
 from streams.settings import Settings
+from tests.support.budgets import UNHURRIED
 from tests.support.clients import produce_requests, wait_for_profile
 
 pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).parents[3] / "configs" / "customer360.yaml"
-BUDGETS = {"timeout_ms": 5000, "deadline_ms": 30000}
-"""For a loaded two-core machine: a worker's first request is slow, and with customer360's own
-budgets (300 ms attempts, a 1 s deadline) it would come back partial for that alone."""
 GRAPHFETCH = str(Path(sys.executable).with_name("graphfetch"))
 
 
@@ -93,7 +91,7 @@ async def _one_request(
         output = f"{name}.profiles"
         config = yaml.safe_load(CONFIG.read_text())
         config["output"]["topic"] = output
-        config["defaults"].update(BUDGETS)
+        config["defaults"].update(UNHURRIED)
         (folder / "c360.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         env = {
             **os.environ,

@@ -24,13 +24,11 @@ from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import Worker
 from streams.settings import Settings
 from streams.telemetry.tracing import headers_for, tracer
+from tests.support.budgets import UNHURRIED
 from tests.support.clients import wait_for_profile
 
 pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).parents[3] / "configs" / "customer360.yaml"
-BUDGETS = {"timeout_ms": 5000, "deadline_ms": 30000}
-"""For a loaded two-core machine: the trace is what is checked, and with customer360's own budgets
-(300 ms attempts, a 1 s deadline) a slow hop cuts nodes short or retries them."""
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +76,7 @@ async def test_request_is_one_trace_from_producer_to_profile(
     output = f"{unique_name}.profiles"
     config = yaml.safe_load(CONFIG.read_text())
     config["output"]["topic"] = output
-    config["defaults"].update(BUDGETS)  # retries stay 2: loyalty's three attempts
+    config["defaults"].update(UNHURRIED)  # retries stay 2: loyalty's three attempts
     (folder / "customer360.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     settings = _settings(kafka_bootstrap, unique_name, folder)
     pipelines = load_catalog([folder])
