@@ -4,18 +4,22 @@
 every engine using the same Redis, here two engines with their own adaptive
 state, as two workers would be. Entries are keyed by the source's identity,
 which includes this module's upstream port, and deleted after the test.
+
+The memory cache ages its entries on a timer the test moves (``MemoryCache``'s
+``timer``): whether a repeat comes within the TTL is then the test's decision,
+not the speed of the machine between two requests, and no sleep waits out a TTL.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from planner import Pipeline, RequestState, plan_request
-from streams.engine.cache import cache_key
+from streams.engine.adaptive import fetcher
+from streams.engine.cache import CacheBackend, FetchCache, MemoryCache, cache_key
 from streams.engine.cache.redis import DEFAULT_PREFIX
 from streams.engine.inprocess import InProcessEngine
 from streams.engine.outcomes import now_ms
@@ -23,7 +27,17 @@ from streams.engine.outcomes import now_ms
 from .conftest import Demo, customer, new_engine, notes, one_node, redis_client, run
 
 pytestmark = pytest.mark.integration
-TTL_S = 0.5
+TTL_S = 30.0
+
+
+class Timer:
+    """The memory cache's monotonic timer (seconds), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _served_from_cache(profile_notes: list[str], store: str) -> bool:
@@ -31,8 +45,15 @@ def _served_from_cache(profile_notes: list[str], store: str) -> bool:
 
 
 async def test_memory_cache_serves_a_repeat_until_its_ttl_expires(
-    engine: InProcessEngine, demo: Demo
+    engine: InProcessEngine, demo: Demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    timer = Timer()
+
+    def memory_cache(*, backend: CacheBackend, redis_url: str, max_bytes: int) -> FetchCache:
+        assert backend == "memory", backend
+        return MemoryCache(max_bytes=max_bytes, timer=timer)
+
+    monkeypatch.setattr(fetcher, "open_cache", memory_cache)  # the engine opens its cache with it
     pipeline = one_node(demo.upstreams, cache={"ttl_s": TTL_S})
 
     first = await run(engine, pipeline, key=5, tag="first")
@@ -45,7 +66,7 @@ async def test_memory_cache_serves_a_repeat_until_its_ttl_expires(
     assert _served_from_cache(notes(second), "memory")
     assert second.data == first.data
 
-    await asyncio.sleep(TTL_S * 1.2)  # the condition is the passing of time itself
+    timer.now += TTL_S * 1.2  # the entry's TTL passes
     third = await run(engine, pipeline, key=5, tag="third")
     assert demo.calls() == 2, "an expired entry is fetched again"
     assert not _served_from_cache(notes(third), "memory")

@@ -3,10 +3,12 @@
 The pipeline has two independent first-level nodes: ``tickets`` (support, 40 ms), which nothing
 depends on, and ``customer`` (crm, 80 ms), which heads the chain customer -> orders -> risk
 (80 ms each). An in-process worker with every role first learns these latencies from warm-up
-requests (``history_min_samples`` 3). Then a ``blocker`` fetch (loyalty, 5 s) takes a fetch slot
-while, behind it, N requests for ``open_tickets`` (the tickets node only) are queued first and
-N requests for ``risk`` (the chain) second. The gate's own count of waiting tasks says when
-both groups are held, so the phase does not depend on timing.
+requests (``history_min_samples`` 3). Then a ``blocker`` fetch takes a fetch slot and keeps it
+until the test releases it (its source is a server of the test's own, :class:`Blocker`) while,
+behind it, N requests for ``open_tickets`` (the tickets node only) are queued first and N
+requests for ``risk`` (the chain) second. The gate's own count of waiting tasks says when both
+groups are held, and the blocker is released only then, so the phase does not depend on timing:
+however long the Kafka hops take on a loaded machine, nothing frees the slot early.
 
 * one fetch slot, defaults: when the slot frees, every customer fetch runs before every tickets
   fetch although every tickets task was held first, and both carry the lineage note with the
@@ -18,10 +20,13 @@ both groups are held, so the phase does not depend on timing.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import re
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +36,7 @@ from typing import Any
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
+from starlette.types import Receive, Scope, Send
 
 from devkit.demo.ids import account_id_for
 from planner import Pipeline, Profile
@@ -42,6 +48,7 @@ from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import Worker
 from streams.settings import Settings
 from tests.integration.runtime.conftest import Upstreams
+from tests.support.asgi import serve_in_thread
 from tests.support.waiting import until
 from tests.support.workers import connector_agent, running_worker
 
@@ -53,19 +60,78 @@ MIN_SAMPLES = 3
 WARM_UP = 6  # fetches per node: more than MIN_SAMPLES decayed observations
 TICKETS_MS = 40.0
 CHAIN_MS = 80.0  # customer, orders and risk each
-BLOCK_MS = 5000.0
 HELD = 4  # requests of each kind queued behind the blocker
 CHAIN = ("customer", "orders", "risk")
 SHORT_FIELDS = ["open_tickets"]
 LONG_FIELDS = ["name", "orders_count", "risk"]
 PROFILE_TIMEOUT_S = 60.0  # the first requests also wait for the worker's consumer groups to form
+HOLD_LIMIT_MS = 240_000
+"""The blocker's timeout and every request's deadline: longer than the waits of a phase (60 s each)."""
 SLOT_NOTE = re.compile(
     r"waited (?P<waited>\d+) ms for a fetch slot on a saturated worker"
     r"(?: \(critical path first: (?P<predicted>\d+) ms predicted from here to the end\))?"
 )
 
 
-def _document(upstreams: Upstreams, *, output: str, critical_path_first: bool) -> dict[str, Any]:
+@dataclass
+class Blocker:
+    """The blocker node's source: it holds every call until :meth:`release`, and says for how long.
+
+    Served by uvicorn in a thread (:func:`~tests.support.asgi.serve_in_thread`); the worker under
+    test runs in this process too, so the two share ``time.monotonic``.
+    """
+
+    url: str = ""
+    released: threading.Event = dataclasses.field(default_factory=threading.Event)
+    arrived_at: list[float] = dataclasses.field(default_factory=list)
+    released_at: float | None = None
+
+    def release(self) -> None:
+        if self.released_at is None:
+            self.released_at = time.monotonic()
+        self.released.set()
+
+    def held_ms(self) -> float:
+        """How long the first call was held: a lower bound of the blocker fetch's latency."""
+        assert self.arrived_at, "the blocker's source was never called"
+        assert self.released_at is not None, "the blocker was never released"
+        return (self.released_at - self.arrived_at[0]) * 1000.0
+
+
+def _blocker_app(blocker: Blocker, started: threading.Event) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                    started.set()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        blocker.arrived_at.append(time.monotonic())
+        # Released from the test's thread, by the test or at the latest by the fixture's teardown.
+        await asyncio.to_thread(blocker.released.wait)
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"tier": "gold"}'})
+
+    return app
+
+
+@pytest.fixture
+def blocker() -> Iterator[Blocker]:
+    """A blocker source for this test, released at the end whatever happened (its server can stop)."""
+    state = Blocker()
+    with serve_in_thread(lambda started: _blocker_app(state, started), name="blocker source") as port:
+        state.url = f"http://127.0.0.1:{port}"
+        try:
+            yield state
+        finally:
+            state.release()
+
+
+def _document(
+    upstreams: Upstreams, blocker: Blocker, *, output: str, critical_path_first: bool
+) -> dict[str, Any]:
     adaptive = {} if critical_path_first else {"adaptive": {"critical_path_first": False}}
 
     def node(source: str, path: str, **request: Any) -> dict[str, Any]:
@@ -77,21 +143,27 @@ def _document(upstreams: Upstreams, *, output: str, critical_path_first: bool) -
     return {
         "pipeline": PIPELINE,
         "output": {"topic": output, "key": "keys.customer_id"},
-        # No hedges: one upstream call per fetch, so a fetch slot is one call of known latency.
-        "defaults": {"timeout_ms": 10_000, "retries": 0, "deadline_ms": 30_000, "adaptive": {"hedge": False}},
+        # No hedges: one upstream call per fetch, so a fetch slot is one call of known latency. The
+        # deadline outlasts every wait of a phase: a held request waits for the blocker's release.
+        "defaults": {
+            "timeout_ms": 10_000,
+            "retries": 0,
+            "deadline_ms": HOLD_LIMIT_MS,
+            "adaptive": {"hedge": False},
+        },
         "sources": {
             "crm": http("crm"),
             "orders": http("orders", headers={"Authorization": "Bearer demo"}),
             "risk": http("risk"),
             "support": http("support"),
-            "loyalty": http("loyalty"),
+            "loyalty": {"connector": "http", "base_url": blocker.url},
         },
         "nodes": {
             "customer": node("crm", "/customers/{keys.customer_id}"),
             "orders": node("orders", "/orders", params={"account": "{customer.account_id}"}),
             "risk": node("risk", "/scores/{customer.account_id}", params={"orders": "{orders.count}"}),
             "tickets": node("support", "/tickets", params={"customer": "{keys.customer_id}"}),
-            "blocker": node("loyalty", "/members/{keys.account_id}"),
+            "blocker": {**node("loyalty", "/members/{keys.account_id}"), "timeout_ms": HOLD_LIMIT_MS},
         },
         "fields": {
             "name": "customer.name",
@@ -113,6 +185,7 @@ class Deployment:
     profiles: TopicCollector
     producer: AIOKafkaProducer
     upstreams: Upstreams
+    blocker: Blocker
 
     @property
     def gate(self) -> PriorityGate:
@@ -156,7 +229,7 @@ Deploy = Callable[..., Awaitable[Deployment]]
 
 @pytest.fixture
 async def deploy(
-    kafka_bootstrap: str, unique_name: str, upstreams: Upstreams, tmp_path: Path
+    kafka_bootstrap: str, unique_name: str, upstreams: Upstreams, blocker: Blocker, tmp_path: Path
 ) -> AsyncIterator[Deploy]:
     """``await deploy(slots=…, critical_path_first=…)``: a started deployment, torn down after the test."""
     async with AsyncExitStack() as stack:
@@ -165,7 +238,7 @@ async def deploy(
             folder = tmp_path / "configs"
             folder.mkdir()
             output = f"{unique_name}.profiles"
-            document = _document(upstreams, output=output, critical_path_first=critical_path_first)
+            document = _document(upstreams, blocker, output=output, critical_path_first=critical_path_first)
             (folder / f"{PIPELINE}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
             pipelines = load_catalog([folder])
             settings = Settings(
@@ -190,6 +263,7 @@ async def deploy(
                 profiles=profiles,
                 producer=producer,
                 upstreams=upstreams,
+                blocker=blocker,
             )
 
         yield start
@@ -227,28 +301,28 @@ async def _learn(deployment: Deployment) -> dict[str, float]:
 
 @dataclass(frozen=True, kw_only=True)
 class Phase:
-    """What a phase with a 5 s blocker in one fetch slot produced."""
+    """What a phase with a blocker in one fetch slot produced."""
 
     short: list[Profile]  # ``open_tickets`` requests, sent first
     long: list[Profile]  # ``risk`` requests (the chain), sent second
 
 
 async def _behind_a_blocker(deployment: Deployment, *, saturated: bool) -> Phase:
-    """Start the 5 s blocker fetch, then send the tickets requests and then the chain requests.
+    """Start the blocker fetch, send the tickets requests and then the chain requests, then release
+    the blocker.
 
     ``saturated``: one slot, so both groups are held by the gate (waited for, by its count) and
     released together when the blocker answers; otherwise each group is answered while the
-    blocker still runs.
+    blocker still holds its slot.
     """
     gate = deployment.gate
-    deployment.upstreams.set_faults("loyalty", latency_ms=BLOCK_MS)
     [blocker_id] = await deployment.send("blocker", [1], ["tier"])
     await until(lambda: gate.running >= 1, timeout_s=PROFILE_TIMEOUT_S, what="the blocker takes a fetch slot")
 
     short_ids = await deployment.send("short", range(100, 100 + HELD), SHORT_FIELDS)
     if saturated:
         await until(
-            lambda: gate.waiting == HELD, timeout_s=BLOCK_MS / 2000, what=f"{HELD} tickets tasks held"
+            lambda: gate.waiting == HELD, timeout_s=PROFILE_TIMEOUT_S, what=f"{HELD} tickets tasks held"
         )
     else:
         await deployment.wait_for(short_ids)
@@ -256,7 +330,7 @@ async def _behind_a_blocker(deployment: Deployment, *, saturated: bool) -> Phase
     if saturated:
         await until(
             lambda: gate.waiting == 2 * HELD,
-            timeout_s=BLOCK_MS / 2000,
+            timeout_s=PROFILE_TIMEOUT_S,
             what=f"{HELD} customer tasks held too",
         )
         # Still 2 x HELD: no waiter was released since the first tickets task was held.
@@ -265,13 +339,14 @@ async def _behind_a_blocker(deployment: Deployment, *, saturated: bool) -> Phase
         assert gate.waiting == 0
     assert not deployment.arrived(blocker_id), "the blocker answered before the phase was set up"
 
+    deployment.blocker.release()
     started = time.monotonic()
     profiles = await deployment.wait_for([*short_ids, *long_ids, blocker_id])
-    print(f"\nprofiles {time.monotonic() - started:.2f} s after the phase was set up")
+    print(f"\nprofiles {time.monotonic() - started:.2f} s after the blocker was released")
     for profile in profiles.values():
         assert profile.status == "complete", profile.errors
     blocker = profiles[blocker_id].lineage["tier"]
-    assert blocker.latency_ms >= BLOCK_MS, "the blocker held its slot for the upstream's real latency"
+    assert blocker.latency_ms >= deployment.blocker.held_ms(), "the blocker held its slot until released"
     return Phase(short=[profiles[i] for i in short_ids], long=[profiles[i] for i in long_ids])
 
 

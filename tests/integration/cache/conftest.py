@@ -33,7 +33,8 @@ from tests.support.asgi import serve_in_thread
 
 REDIS_URL = os.environ.get("GRAPHFETCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOLD_S = 0.05
-"""How long the upstream holds each request: long enough for 20 fetches to overlap."""
+"""How long the upstream holds a request, unless its ``hold_ms`` parameter says otherwise: long
+enough for 20 fetches started in one turn of the loop to overlap."""
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +88,7 @@ def _app(upstream: CountingUpstream, started: threading.Event) -> Starlette:
         with upstream.lock:
             upstream.hits[request.url.path] += 1
             n = upstream.hits[request.url.path]
-        await asyncio.sleep(HOLD_S)
+        await asyncio.sleep(float(request.query_params.get("hold_ms", HOLD_S * 1000)) / 1000)
         return JSONResponse({"id": request.path_params["id"], "served": n})
 
     @contextlib.asynccontextmanager

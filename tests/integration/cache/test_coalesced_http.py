@@ -28,6 +28,9 @@ from .conftest import CountingUpstream
 pytestmark = pytest.mark.integration
 
 FETCHES = 20
+SLOW_HOLD_MS = 2_000
+"""The upstream's hold in the Redis test, whose fetches each ask Redis first: the last of the 20
+cache misses must come back while the first one's call is still held, however loaded the machine."""
 
 
 @pytest.fixture
@@ -102,7 +105,7 @@ async def test_two_workers_share_through_redis_and_explain_it(
 ) -> None:
     """Worker A fetches once for 20 concurrent requests; worker B then serves them all from Redis."""
     path = f"/items/{uuid.uuid4().hex[:8]}"
-    request = {"path": path}
+    request = {"path": path, "params": {"hold_ms": SLOW_HOLD_MS}}
     settings = {"base_url": counting_upstream.base_url}
     workers = []
     for _ in range(2):

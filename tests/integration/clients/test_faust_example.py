@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from planner import Lineage, NodeError, Profile, Timing
 from streams.events import RequestEvent
+from tests.support.budgets import UNHURRIED
 from tests.support.tools import REPO, require
 from tests.support.waiting import until
 
@@ -61,6 +62,7 @@ async def test_the_faust_example_sends_requests_and_consumes_their_profiles(
     runtime: Runtime, unique_name: str, tmp_path: Path
 ) -> None:
     _require_venv()
+    runtime.write_pipeline(defaults=UNHURRIED)  # complete profiles, however loaded the machine
     await runtime.start(workers=1)
     env = {
         **os.environ,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from devkit.brokers.apache_kafka import kafka_available
+from tests.support.budgets import UNHURRIED
 from tests.support.librdkafka import produce_with_librdkafka
 from tests.support.tools import REPO, require, require_executable
 
@@ -81,6 +82,7 @@ async def test_kcat_and_confluent_kafka_requests_get_profiles_kcat_reads_back(ru
         what="Apache Kafka (Debian's kcat cannot talk to the Tansu broker)",
         install="install its jars with scripts/kafka/fetch, or point GRAPHFETCH_BOOTSTRAP at a Kafka cluster",
     )
+    runtime.write_pipeline(defaults=UNHURRIED)  # the documented requests name no deadline of their own
     await runtime.start(workers=1)
 
     await asyncio.to_thread(run_documented, "kcat-produce", runtime)

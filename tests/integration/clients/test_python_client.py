@@ -22,6 +22,7 @@ from streams.client import (
     UnknownPipeline,
 )
 from streams.settings import Settings
+from tests.support.budgets import UNHURRIED
 
 if TYPE_CHECKING:
     from tests.integration.clients.conftest import Runtime
@@ -38,6 +39,7 @@ def _client(runtime: Runtime, *, known: bool = True) -> GraphfetchClient:
 
 
 async def test_the_client_gets_typed_profiles_and_typed_refusals(runtime: Runtime) -> None:
+    runtime.write_pipeline(defaults=UNHURRIED)  # complete profiles, however loaded the machine
     await runtime.start(workers=1)
     async with _client(runtime) as client:
         profile = await client.request(
@@ -122,6 +124,7 @@ def _cli(runtime: Runtime, *args: str, timeout_s: float = 90) -> subprocess.Comp
 
 
 async def test_the_cli_request_produce_and_consume_run_through_the_client(runtime: Runtime) -> None:
+    runtime.write_pipeline(defaults=UNHURRIED)  # complete profiles, however loaded the machine
     await runtime.start(workers=1)
     request = await asyncio.to_thread(
         _cli, runtime, "request", PIPELINE, "--key", "customer_id=C00042", "--deadline-ms", "10000"
@@ -151,6 +154,7 @@ async def test_a_worker_serves_a_later_versions_request_and_refuses_this_version
     runtime: Runtime,
 ) -> None:
     """docs/spec.md#versioning on a real worker: a producer of contract version 2 added a property."""
+    runtime.write_pipeline(defaults=UNHURRIED)  # the v2 request names no deadline: complete, not partial
     await runtime.start(workers=1)
     keys = {"customer_id": "C00042"}
     later = {"schema_version": 2, "request_id": "v2", "pipeline": PIPELINE, "keys": keys, "priority": "high"}

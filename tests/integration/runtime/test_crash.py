@@ -34,6 +34,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REQUESTS = 100
 RATE_PER_S = 40.0
 KILL_AFTER_PROFILES = 10
+BLOCKER_DEADLINE_MS = 30_000
+"""The replay test's blocker must still be unfinished when the aggregator is killed, after the other
+requests' profiles and markers are out: seconds of Kafka hops on a loaded machine, never thirty."""
 
 
 @dataclass
@@ -194,14 +197,15 @@ async def test_restarted_aggregator_does_not_answer_finished_requests_again(
     ][:32]
     fast = ["name", "orders", "credit_score", "loyalty_tier", "risk"]  # no support call
 
-    # The blocker waits on the slow support service, so it holds back its partition's commit.
+    # The blocker waits on the slow support service, so it holds back its partition's commit; its
+    # deadline ends it as partial once the new aggregator has replayed the partition.
     await runtime.send(
         [
             {
                 "request_id": blocker,
                 "pipeline": "customer360",
                 "keys": {"customer_id": "C00042"},
-                "deadline_ms": 10_000,
+                "deadline_ms": BLOCKER_DEADLINE_MS,
             }
         ]
     )

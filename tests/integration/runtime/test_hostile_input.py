@@ -13,6 +13,7 @@ import json
 import pytest
 
 from streams.kafka.factory import make_producer
+from tests.support.budgets import UNHURRIED
 
 from .conftest import PIPELINE, Runtime
 
@@ -54,6 +55,7 @@ HOSTILE: dict[bytes, tuple[bytes, str, str]] = {
 
 
 async def test_every_hostile_request_gets_a_precise_dlq_reason_and_serving_goes_on(runtime: Runtime) -> None:
+    runtime.write_pipeline(defaults=UNHURRIED)  # the good request's profile complete, not partial
     await runtime.start(workers=1)
     producer = make_producer(runtime.settings, max_request_size=12_000_000)
     await producer.start()

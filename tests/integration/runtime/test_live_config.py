@@ -14,6 +14,7 @@ import yaml
 
 from planner import parse_pipeline
 from streams.liveconfig.configtopic import ActiveRecord, VersionRecord, now_iso, publish_records
+from tests.support.budgets import UNHURRIED
 
 from .conftest import PIPELINE, Runtime
 
@@ -38,7 +39,7 @@ async def _push(runtime: Runtime, text: str, version: str) -> None:
 async def test_pushed_version_takes_over_mid_stream_without_losing_or_failing_a_request(
     runtime: Runtime,
 ) -> None:
-    runtime.write_pipeline(defaults={"timeout_ms": 2000, "deadline_ms": 10000})
+    runtime.write_pipeline(defaults=UNHURRIED)  # every profile complete, however loaded the machine
     await runtime.start(workers=2)
     path = runtime.settings.configs / "customer360.yaml"
     old_text = path.read_text()
@@ -123,7 +124,7 @@ async def test_pushed_version_takes_over_mid_stream_without_losing_or_failing_a_
 
 
 async def test_invalid_pushed_version_is_rejected_and_traffic_is_unaffected(runtime: Runtime) -> None:
-    runtime.write_pipeline(defaults={"timeout_ms": 2000})
+    runtime.write_pipeline(defaults=UNHURRIED)  # every profile complete, however loaded the machine
     await runtime.start(workers=1)
     path = runtime.settings.configs / "customer360.yaml"
     old = parse_pipeline(path.read_text(), file=str(path))

@@ -14,6 +14,7 @@ import yaml
 
 from devkit.deployment.environment import graphfetch_command
 from planner import parse_pipeline
+from tests.support.budgets import UNHURRIED
 
 from .conftest import PIPELINE, Runtime
 
@@ -46,6 +47,7 @@ async def test_worker_serves_prometheus_metrics_on_loopback(runtime: Runtime) ->
     port = _free_port()
     runtime.extra_env["GRAPHFETCH_PROMETHEUS_PORT"] = str(port)
     runtime.tracing = True  # OTEL_SDK_DISABLED would turn metrics off too
+    runtime.write_pipeline(defaults=UNHURRIED)  # the probe's profile complete, not partial
     await runtime.start(workers=1)  # its probe request has been answered
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text

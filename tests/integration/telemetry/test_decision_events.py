@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from devkit.demo.control_client import DemoControl
 from devkit.demo.server import DemoServer
 from devkit.demo.server_settings import DemoSettings, FaultSettings
 from planner import Profile, parse_pipeline
@@ -43,6 +44,8 @@ PIPELINE = "decisions"
 PARTITIONS = 2
 DECISION = "graphfetch.decision"
 PROFILE_TIMEOUT_S = 60.0
+HOLD_MS = 2_000.0
+"""How long the two holders of the limit's slots keep them: far past the shed request's deadline."""
 
 
 @pytest.fixture
@@ -194,9 +197,11 @@ async def test_a_change_of_the_concurrency_limit_and_a_shed_are_decision_events_
 ) -> None:
     """``crm`` answers in 100 ms; its limit starts at 1 (ceiling 2). Ten requests one after another
     fill a window near the no-load latency: the limit rises to 2, a note on the fetch that closed
-    the window and an event on its span. Then two requests hold both slots and a third, with
-    150 ms to live, is shed (the source takes 100 ms): its profile's error and its fetch span's
-    decision event say so in the same words."""
+    the window and an event on its span. Then ``crm`` holds its calls for 2 s, two requests take
+    both slots and a third, with 150 ms to live, is shed (the source takes 100 ms, as far as the
+    limit knows): its profile's error and its fetch span's decision event say so in the same
+    words. The slots stay taken for seconds, so the shed does not depend on how soon the third
+    request follows the other two."""
     faults = {"crm": FaultSettings(latency_ms=100)}
     async with DemoServer(DemoSettings(port=0, db_url=None, faults=faults)) as demo:
         document = _document(demo.url, "unused")
@@ -220,6 +225,7 @@ async def test_a_change_of_the_concurrency_limit_and_a_shed_are_decision_events_
 
             warm = [await ask(i) for i in range(10)]
             assert source.limit == 2
+            await DemoControl(demo.url).set("crm", latency_ms=HOLD_MS)
             holders = [asyncio.create_task(ask(i)) for i in (100, 101)]
             await until(lambda: source.in_flight == 2, timeout_s=10.0, what="both slots taken")
             shed = await ask(102, deadline_ms=150.0)

@@ -15,11 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from devkit.demo.server import DemoServer
 from devkit.demo.server_settings import DemoSettings
 from streams.settings import Settings
+from tests.support.budgets import UNHURRIED
 from tests.support.clients import produce_requests, wait_for_profile
 
 pytestmark = pytest.mark.integration
@@ -87,9 +89,10 @@ async def _one_request(
         folder = tmp_path / "configs"
         folder.mkdir()
         output = f"{name}.profiles"
-        (folder / "c360.yaml").write_text(
-            CONFIG.read_text().replace("topic: profiles.enriched", f"topic: {output}")
-        )
+        config = yaml.safe_load(CONFIG.read_text())
+        config["output"]["topic"] = output
+        config["defaults"].update(UNHURRIED)
+        (folder / "c360.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         env = {
             **os.environ,
             "GRAPHFETCH_BOOTSTRAP": kafka_bootstrap,

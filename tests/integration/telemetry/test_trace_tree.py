@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -23,6 +24,7 @@ from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import Worker
 from streams.settings import Settings
 from streams.telemetry.tracing import headers_for, tracer
+from tests.support.budgets import UNHURRIED
 from tests.support.clients import wait_for_profile
 
 pytestmark = pytest.mark.integration
@@ -72,9 +74,10 @@ async def test_request_is_one_trace_from_producer_to_profile(
     folder = tmp_path / "configs"
     folder.mkdir()
     output = f"{unique_name}.profiles"
-    (folder / "customer360.yaml").write_text(
-        CONFIG.read_text().replace("topic: profiles.enriched", f"topic: {output}")
-    )
+    config = yaml.safe_load(CONFIG.read_text())
+    config["output"]["topic"] = output
+    config["defaults"].update(UNHURRIED)  # retries stay 2: loyalty's three attempts
+    (folder / "customer360.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     settings = _settings(kafka_bootstrap, unique_name, folder)
     pipelines = load_catalog([folder])
     # Two workers as two "processes": planning and aggregation apart from fetching.

@@ -163,13 +163,17 @@ async def test_a_slot_freed_between_a_waiters_cancellation_and_its_unwinding_goe
 
 
 async def test_a_waiter_cancelled_before_its_timer_fires_is_not_shed() -> None:
-    lim = AdaptiveLimit(ceiling=1, initial=1)
-    gate = Admission(lim, source="crm")
+    # The admission's clock is the test's, so the waiter is queued (not shed on arrival) however late
+    # its task first runs. Its timer is the loop's: armed for 10 ms, it comes due while the cancelled
+    # task unwinds, or after, with the clock moved past the deadline, when a waiter still queued
+    # would be shed.
+    clock = Clock()
+    gate = admission(1, clock=clock)
     gate.try_acquire()
-    task = asyncio.create_task(gate.acquire(time.monotonic() + 0.01))
-    await asyncio.sleep(0)
+    task = await queued(gate, clock.now + 0.010, 1)
     task.cancel()
-    await asyncio.sleep(0.05)  # the waiter's timer comes due while its task unwinds, or after
+    clock.now += 1.0
+    await asyncio.sleep(0.05)
     with pytest.raises(asyncio.CancelledError):
         await task
     assert (gate.shed, gate.waiting) == (0, 0)

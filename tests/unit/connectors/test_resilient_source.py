@@ -169,12 +169,15 @@ async def test_attempt_timeout_becomes_fetch_timeout() -> None:
 
 
 async def test_deadline_stops_retrying_when_the_next_wait_would_pass_it(sleeps: Sleeps) -> None:
+    # The waits are recorded, not slept, but the deadline is on the real clock: in seconds, so that
+    # the first wait fits with 20 s to spare however slowly the attempts run, and the second (80 s)
+    # cannot fit in the 60 s.
     source = await make([UpstreamUnavailable("503")], sleeps)
-    policy = RetryPolicy(retries=5, backoff_initial_ms=400, backoff_max_ms=1000, jitter=False)
+    policy = RetryPolicy(retries=5, backoff_initial_ms=40_000, backoff_max_ms=100_000, jitter=False)
     with pytest.raises(UpstreamUnavailable) as caught:
-        await source.call({}, timeout_ms=1000, retry=policy, deadline=time.monotonic() + 0.6)
-    assert caught.value.attempts == 2  # a wait of 0.4 s fits, then 0.8 s would pass the deadline
-    assert sleeps.waits == [0.4]
+        await source.call({}, timeout_ms=1000, retry=policy, deadline=time.monotonic() + 60)
+    assert caught.value.attempts == 2  # a wait of 40 s fits, then 80 s would pass the deadline
+    assert sleeps.waits == [40.0]
 
 
 async def test_deadline_bounds_the_attempt() -> None:
