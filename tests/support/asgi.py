@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from starlette.types import Receive, Send
 
 
 @contextmanager
@@ -46,3 +47,12 @@ def serve_in_thread(
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+async def serve_lifespan(receive: Receive, send: Send, started: threading.Event) -> None:
+    """Answer a bare ASGI app's ``lifespan`` scope: set ``started`` at start-up, return at shutdown."""
+    while (message := await receive())["type"] != "lifespan.shutdown":
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+            started.set()
+    await send({"type": "lifespan.shutdown.complete"})

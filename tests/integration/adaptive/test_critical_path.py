@@ -48,7 +48,7 @@ from streams.liveconfig.catalog import load_catalog
 from streams.runtime.worker import Worker
 from streams.settings import Settings
 from tests.integration.runtime.conftest import Upstreams
-from tests.support.asgi import serve_in_thread
+from tests.support.asgi import serve_in_thread, serve_lifespan
 from tests.support.waiting import until
 from tests.support.workers import connector_agent, running_worker
 
@@ -101,11 +101,7 @@ class Blocker:
 def _blocker_app(blocker: Blocker, started: threading.Event) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                    started.set()
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send, started)
             return
         blocker.arrived_at.append(time.monotonic())
         # Released from the test's thread, by the test or at the latest by the fixture's teardown.

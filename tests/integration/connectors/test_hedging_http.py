@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from connectors import AttemptEvent, BreakerState, HedgeBudget, HedgePlan, ResilientSource, RetryPolicy
 from connectors.http import HttpConnector
-from tests.support.asgi import serve_in_thread
+from tests.support.asgi import serve_in_thread, serve_lifespan
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,11 +82,7 @@ def build_app(server: TailServer, started: threading.Event) -> Any:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                    started.set()
-            await send({"type": "lifespan.shutdown.complete"})
+            await serve_lifespan(receive, send, started)
             return
         run = scope["path"].rsplit("/", 1)[-1]
         slow = server.begin(run)
