@@ -23,21 +23,12 @@ from streams.engine.cache import CacheBackend, FetchCache, MemoryCache, cache_ke
 from streams.engine.cache.redis import DEFAULT_PREFIX
 from streams.engine.inprocess import InProcessEngine
 from streams.engine.outcomes import now_ms
+from tests.support.clock import ManualClock
 
 from .conftest import Demo, customer, new_engine, notes, one_node, redis_client, run
 
 pytestmark = pytest.mark.integration
 TTL_S = 30.0
-
-
-class Timer:
-    """The memory cache's monotonic timer (seconds), moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _served_from_cache(profile_notes: list[str], store: str) -> bool:
@@ -47,7 +38,7 @@ def _served_from_cache(profile_notes: list[str], store: str) -> bool:
 async def test_memory_cache_serves_a_repeat_until_its_ttl_expires(
     engine: InProcessEngine, demo: Demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    timer = Timer()
+    timer = ManualClock()
 
     def memory_cache(*, backend: CacheBackend, redis_url: str, max_bytes: int) -> FetchCache:
         assert backend == "memory", backend

@@ -23,20 +23,11 @@ from connectors import (
     UpstreamUnavailable,
 )
 from connectors.http import HttpConnector
+from tests.support.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 
 FAST = RetryPolicy(retries=3, backoff_initial_ms=1, backoff_max_ms=5)
-
-
-class FakeClock:
-    """The breaker's clock, moved by the test instead of waited for."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def state(source: ResilientSource) -> BreakerState:
@@ -44,12 +35,12 @@ def state(source: ResilientSource) -> BreakerState:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-async def source(upstream: Any, clock: FakeClock) -> AsyncIterator[ResilientSource]:
+async def source(upstream: Any, clock: ManualClock) -> AsyncIterator[ResilientSource]:
     settings: Mapping[str, Any] = {
         "base_url": upstream.base_url,
         "breaker": {"failure_threshold": 3, "reset_timeout_s": 5},
@@ -154,7 +145,7 @@ async def test_deadline_stops_retries_and_bounds_the_last_attempt(source: Resili
 
 
 async def test_breaker_opens_fails_fast_then_recovers_through_one_probe(
-    source: ResilientSource, key: str, upstream: Any, clock: FakeClock
+    source: ResilientSource, key: str, upstream: Any, clock: ManualClock
 ) -> None:
     request = {"path": f"/switch/{key}"}
     no_retry = RetryPolicy(retries=0)

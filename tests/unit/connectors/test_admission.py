@@ -11,22 +11,15 @@ import pytest
 from connectors import LoadShed
 from connectors.admission import Admission
 from connectors.limiter import AdaptiveLimit
+from tests.support.clock import ManualClock
 
 
-class Clock:
-    """The admission's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def admission(limit: int = 2, *, expected_ms: float | None = None, clock: Clock | None = None) -> Admission:
+def admission(
+    limit: int = 2, *, expected_ms: float | None = None, clock: ManualClock | None = None
+) -> Admission:
     lim = AdaptiveLimit(ceiling=limit, initial=limit)
     lim.expected_ms = expected_ms
-    return Admission(lim, source="crm", clock=clock or Clock())
+    return Admission(lim, source="crm", clock=clock or ManualClock())
 
 
 async def queued(gate: Admission, deadline: float | None, count: int) -> asyncio.Task[tuple[int, bool]]:
@@ -50,7 +43,7 @@ async def test_a_free_slot_is_taken_at_once_and_a_full_limit_says_so() -> None:
 
 
 async def test_waiters_get_slots_earliest_deadline_first_without_deadline_last_fifo_among_equals() -> None:
-    clock = Clock()
+    clock = ManualClock()
     gate = admission(1, clock=clock)
     assert gate.try_acquire() is not None
     order: list[str] = []
@@ -80,7 +73,7 @@ async def test_waiters_get_slots_earliest_deadline_first_without_deadline_last_f
 
 
 async def test_a_waiter_that_cannot_make_its_deadline_is_shed_on_arrival() -> None:
-    clock = Clock()
+    clock = ManualClock()
     gate = admission(1, expected_ms=50.0, clock=clock)
     gate.try_acquire()
     with pytest.raises(LoadShed) as caught:
@@ -96,7 +89,7 @@ async def test_a_waiter_that_cannot_make_its_deadline_is_shed_on_arrival() -> No
 async def test_a_waiter_whose_deadline_went_out_of_reach_is_shed_when_a_slot_frees_and_the_next_served() -> (
     None
 ):
-    clock = Clock()
+    clock = ManualClock()
     gate = admission(1, expected_ms=50.0, clock=clock)
     gate.try_acquire()
     hopeless = await queued(gate, clock.now + 0.100, 1)
@@ -167,7 +160,7 @@ async def test_a_waiter_cancelled_before_its_timer_fires_is_not_shed() -> None:
     # its task first runs. Its timer is the loop's: armed for 10 ms, it comes due while the cancelled
     # task unwinds, or after, with the clock moved past the deadline, when a waiter still queued
     # would be shed.
-    clock = Clock()
+    clock = ManualClock()
     gate = admission(1, clock=clock)
     gate.try_acquire()
     task = await queued(gate, clock.now + 0.010, 1)

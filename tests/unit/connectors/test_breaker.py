@@ -4,23 +4,16 @@ import pytest
 
 from connectors import BreakerState, CircuitBreaker, CircuitOpen
 from connectors.breaker import Outcome
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(100.0)
 
 
 @pytest.fixture
-def breaker(clock: Clock) -> CircuitBreaker:
+def breaker(clock: ManualClock) -> CircuitBreaker:
     return CircuitBreaker(source="crm", failure_threshold=3, reset_timeout_s=5, clock=clock)
 
 
@@ -59,7 +52,7 @@ def test_ignored_outcomes_neither_count_nor_reset(breaker: CircuitBreaker) -> No
     assert state(breaker) is BreakerState.OPEN
 
 
-def test_stays_open_until_reset_timeout(breaker: CircuitBreaker, clock: Clock) -> None:
+def test_stays_open_until_reset_timeout(breaker: CircuitBreaker, clock: ManualClock) -> None:
     fail(breaker, 3)
     clock.now += 4.99
     with pytest.raises(CircuitOpen):
@@ -68,7 +61,9 @@ def test_stays_open_until_reset_timeout(breaker: CircuitBreaker, clock: Clock) -
     assert state(breaker) is BreakerState.HALF_OPEN
 
 
-def test_half_open_admits_one_probe_and_its_success_closes(breaker: CircuitBreaker, clock: Clock) -> None:
+def test_half_open_admits_one_probe_and_its_success_closes(
+    breaker: CircuitBreaker, clock: ManualClock
+) -> None:
     fail(breaker, 3)
     clock.now += 5
     probe = breaker.acquire()
@@ -81,7 +76,7 @@ def test_half_open_admits_one_probe_and_its_success_closes(breaker: CircuitBreak
     assert not breaker.acquire().probe
 
 
-def test_failed_probe_reopens_for_a_full_timeout(breaker: CircuitBreaker, clock: Clock) -> None:
+def test_failed_probe_reopens_for_a_full_timeout(breaker: CircuitBreaker, clock: ManualClock) -> None:
     fail(breaker, 3)
     clock.now += 5
     breaker.record(breaker.acquire(), Outcome.FAILURE)
@@ -93,7 +88,7 @@ def test_failed_probe_reopens_for_a_full_timeout(breaker: CircuitBreaker, clock:
     assert breaker.acquire().probe
 
 
-def test_ignored_probe_lets_the_next_call_probe(breaker: CircuitBreaker, clock: Clock) -> None:
+def test_ignored_probe_lets_the_next_call_probe(breaker: CircuitBreaker, clock: ManualClock) -> None:
     fail(breaker, 3)
     clock.now += 5
     breaker.record(breaker.acquire(), Outcome.IGNORED)
@@ -101,7 +96,9 @@ def test_ignored_probe_lets_the_next_call_probe(breaker: CircuitBreaker, clock: 
     assert breaker.acquire().probe
 
 
-def test_late_results_from_before_a_state_change_are_ignored(breaker: CircuitBreaker, clock: Clock) -> None:
+def test_late_results_from_before_a_state_change_are_ignored(
+    breaker: CircuitBreaker, clock: ManualClock
+) -> None:
     slow = breaker.acquire()  # admitted while closed, finishes after the breaker opened
     fail(breaker, 3)
     breaker.record(slow, Outcome.SUCCESS)

@@ -27,6 +27,7 @@ from connectors import (
     SourceConfigError,
     UpstreamUnavailable,
 )
+from tests.support.clock import ManualClock
 
 
 class ScriptSettings(BaseModel):
@@ -96,14 +97,6 @@ class Sleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -219,7 +212,7 @@ async def test_events_tell_the_story_of_a_call(sleeps: Sleeps) -> None:
 
 
 async def test_breaker_opens_and_rejects_without_calling(sleeps: Sleeps) -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     source = await make(
         [UpstreamUnavailable("503")],
         sleeps,

@@ -7,18 +7,11 @@ import asyncio
 from connectors import ConnectorState
 from planner import Source
 from streams.engine.sources import SourcePool
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 async def test_a_source_idle_for_the_close_time_is_closed_and_restarted_when_used_again() -> None:
-    clock = Clock()
+    clock = ManualClock()
     pool = SourcePool(idle_close_s=60.0, clock=clock)
     before, after = (Source(connector="http", base_url=f"http://127.0.0.1:{port}") for port in (1, 2))
     try:
@@ -43,7 +36,7 @@ async def test_a_source_idle_for_the_close_time_is_closed_and_restarted_when_use
 
 
 async def test_a_source_with_an_attempt_in_flight_is_not_closed() -> None:
-    clock = Clock()
+    clock = ManualClock()
     pool = SourcePool(idle_close_s=60.0, clock=clock)
     busy = await pool.get("api", Source(connector="http", base_url="http://127.0.0.1:1"))
     assert busy.admission is not None

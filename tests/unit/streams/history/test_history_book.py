@@ -7,17 +7,12 @@ import json
 import pytest
 
 from streams.engine.history import History, HistoryKey
+from tests.support.clock import ManualClock
 
 NODE = HistoryKey.node("customer360", "orders")
 SOURCE = HistoryKey.source("customer360", "orders_api")
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+EPOCH_S = 1_700_000_000.0
+"""Where the history's clock starts: wall-clock seconds, as its snapshots carry."""
 
 
 def observe(
@@ -28,7 +23,7 @@ def observe(
 
 
 def test_no_answer_until_min_samples() -> None:
-    history = History(min_samples=20, clock=FakeClock())
+    history = History(min_samples=20, clock=ManualClock(EPOCH_S))
     observe(history, 40.0, n=19)
     assert history.quantile_ms(NODE, 0.95) is None
     assert history.error_rate(NODE) is None
@@ -39,7 +34,7 @@ def test_no_answer_until_min_samples() -> None:
 
 
 def test_failures_count_in_the_error_rate_but_not_in_latency() -> None:
-    history = History(min_samples=20, clock=FakeClock())
+    history = History(min_samples=20, clock=ManualClock(EPOCH_S))
     observe(history, 30.0, n=30)
     observe(history, 5_000.0, n=10, ok=False)  # timeouts: their latency is the timeout itself
     assert history.error_rate(NODE) == pytest.approx(0.25)
@@ -48,7 +43,7 @@ def test_failures_count_in_the_error_rate_but_not_in_latency() -> None:
 
 
 def test_a_source_aggregates_every_node_that_uses_it() -> None:
-    history = History(min_samples=1, clock=FakeClock())
+    history = History(min_samples=1, clock=ManualClock(EPOCH_S))
     observe(history, 10.0, n=50, node="orders")
     observe(history, 100.0, n=50, node="invoices")
     assert history.quantile_ms(NODE, 0.9) == pytest.approx(10.0, rel=0.01)
@@ -58,7 +53,7 @@ def test_a_source_aggregates_every_node_that_uses_it() -> None:
 
 
 def test_observations_decay_with_the_clock() -> None:
-    clock = FakeClock()
+    clock = ManualClock(EPOCH_S)
     history = History(half_life_s=60.0, min_samples=20, clock=clock)
     observe(history, 40.0, n=30)
     clock.now += 60.0
@@ -67,7 +62,7 @@ def test_observations_decay_with_the_clock() -> None:
 
 
 def test_snapshot_is_json_and_informs_a_new_worker() -> None:
-    clock = FakeClock()
+    clock = ManualClock(EPOCH_S)
     worker_a = History(clock=clock)
     observe(worker_a, 25.0, n=60)
     observe(worker_a, 80.0, n=40, ok=False)
@@ -83,7 +78,7 @@ def test_snapshot_is_json_and_informs_a_new_worker() -> None:
 
 
 def test_queries_combine_own_and_peer_observations() -> None:
-    clock = FakeClock()
+    clock = ManualClock(EPOCH_S)
     peer = History(clock=clock)
     observe(peer, 10.0, n=50)
     history = History(clock=clock)
@@ -98,7 +93,7 @@ def test_queries_combine_own_and_peer_observations() -> None:
 
 
 def test_a_peers_latest_snapshot_replaces_its_previous_one() -> None:
-    clock = FakeClock()
+    clock = ManualClock(EPOCH_S)
     peer = History(clock=clock)
     observe(peer, 10.0, n=50)
     first = peer.snapshot()
@@ -119,7 +114,7 @@ def test_a_peers_latest_snapshot_replaces_its_previous_one() -> None:
 
 
 def test_peers_are_bounded_oldest_snapshot_dropped() -> None:
-    clock = FakeClock()
+    clock = ManualClock(EPOCH_S)
     peer = History(clock=clock)
     observe(peer, 10.0, n=5)
     history = History(max_peers=2, clock=clock)
@@ -130,7 +125,7 @@ def test_peers_are_bounded_oldest_snapshot_dropped() -> None:
 
 
 def test_keys_are_bounded_least_recently_observed_dropped() -> None:
-    history = History(max_keys=4, min_samples=1, clock=FakeClock())
+    history = History(max_keys=4, min_samples=1, clock=ManualClock(EPOCH_S))
     for node in ("a", "b", "c"):  # keys: node a, node b, node c and the one source: 4
         observe(history, 10.0, node=node)
     observe(history, 10.0, node="a")  # a is recent again; b is now the least recently observed
@@ -142,7 +137,7 @@ def test_keys_are_bounded_least_recently_observed_dropped() -> None:
 
 
 def test_snapshot_can_be_limited_to_the_most_recent_keys() -> None:
-    history = History(clock=FakeClock())
+    history = History(clock=ManualClock(EPOCH_S))
     for node in ("a", "b", "c"):
         observe(history, 10.0, node=node)
     names = [entry["name"] for entry in history.snapshot(max_keys=2)["keys"]]
@@ -171,7 +166,7 @@ def test_peer_with_other_parameters_is_refused() -> None:
 
 def test_answers_stay_right_across_thousands_of_half_lives() -> None:
     """Weights would overflow a float after ~1000 half-lives; the landmark moves before that."""
-    clock = FakeClock()
+    clock = ManualClock(EPOCH_S)
     history = History(half_life_s=1.0, min_samples=1, clock=clock)
     peer = History(half_life_s=1.0, clock=clock)
     for _ in range(3):
